@@ -1,0 +1,51 @@
+/**
+ * nestjs-pool/core: the backend-agnostic pool engine. Imports nothing from Nest or any driver.
+ */
+export { Pool, DEFAULT_CLOSE_TIMEOUT_MS, DEFAULT_DRAIN_TIMEOUT_MS } from './pool.js';
+export type { AcquireOptions, CloseOptions, DrainOptions, DrainResult } from './pool.js';
+export { Lease } from './lease.js';
+export {
+  PoolError,
+  PoolTimeoutError,
+  PoolUnavailableError,
+  PoolClosedError,
+  PoolQueueFullError,
+  PoolCreateTimeoutError,
+  PoolConfigError,
+  brandPoolError,
+} from './pool-errors.js';
+export type { PoolErrorOptions, PoolTimeoutDetails } from './pool-errors.js';
+export {
+  POOL_DEFAULTS,
+  POOL_ENGINE_OPTION_KEYS,
+  DEFAULT_POOL_NAME,
+  resolvePoolOptions,
+  OptionReader,
+  isPlainObject,
+} from './pool-options.js';
+export type {
+  PoolFactory,
+  PoolOptions,
+  PoolEngineOptions,
+  CreateRetryOptions,
+  CircuitBreakerOptions,
+  PoolOrder,
+  StartupMode,
+  ResolvedPoolOptions,
+  ResolvedCreateRetry,
+  ResolvedCircuitBreaker,
+} from './pool-options.js';
+export { PoolEventEmitter, toError } from './pool-events.js';
+export type {
+  PoolEvents,
+  PoolEventName,
+  PoolEventListener,
+  DestroyReason,
+  PoolErrorPhase,
+  PoolErrorContext,
+  PoolLeakInfo,
+  PoolStateChange,
+} from './pool-events.js';
+export type { PoolMetrics, PoolState, PoolCircuitState, LatencySummary } from './pool-metrics.js';
+export { LatencyHistogram } from './latency-histogram.js';
+export { createBackoffDelay } from './create-backoff.js';

@@ -1,0 +1,1174 @@
+/**
+ * Pool<T>: the backend-agnostic engine (HikariCP's HikariPool). It owns the connections, lends them through
+ * leases, queues callers fairly, creates connections in the background with backoff and a circuit breaker,
+ * and retires them by idle time, lifetime, use count or failed validation.
+ *
+ * Hot path (acquire from idle + release to idle): no clock reads but a cached coarse one, no timers, no
+ * allocation beyond the lease and its resolved promise, events only when someone listens.
+ */
+import { CircuitBreaker } from './circuit-breaker.js';
+import { coarseNow } from './coarse-clock.js';
+import { createBackoffDelay } from './create-backoff.js';
+import { DeadlineTimer } from './deadline-timer.js';
+import { LatencyHistogram } from './latency-histogram.js';
+import { Lease, type LeaseOwner } from './lease.js';
+import {
+  PoolClosedError,
+  PoolConfigError,
+  PoolCreateTimeoutError,
+  PoolError,
+  PoolQueueFullError,
+  PoolTimeoutError,
+  PoolUnavailableError,
+} from './pool-errors.js';
+import { PoolEventEmitter, toError, type DestroyReason } from './pool-events.js';
+import type { PoolCircuitState, PoolMetrics, PoolState } from './pool-metrics.js';
+import {
+  resolvePoolOptions,
+  type PoolFactory,
+  type PoolOptions,
+  type ResolvedPoolOptions,
+} from './pool-options.js';
+import { PooledConnection } from './pooled-connection.js';
+import { WaitQueue } from './wait-queue.js';
+import { Waiter } from './waiter.js';
+
+export interface AcquireOptions {
+  /** Overrides `acquireTimeoutMs` for this call. */
+  timeoutMs?: number;
+  /** Higher is served first; equal priorities are served in arrival order. Default 0. */
+  priority?: number;
+  /** Aborting removes the caller from the queue; the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+export interface DrainOptions {
+  /** How long to wait for lent connections to come back. Default 10000. */
+  timeoutMs?: number;
+}
+
+export interface DrainResult {
+  /** True when every lease came back within the timeout. */
+  drained: boolean;
+  /** Connections still lent when drain() resolved. */
+  active: number;
+}
+
+export interface CloseOptions {
+  /** How long to wait for lent connections before destroying them anyway. Default 5000. */
+  timeoutMs?: number;
+}
+
+export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
+export const DEFAULT_CLOSE_TIMEOUT_MS = 5_000;
+
+/** One connection attempt in flight; `abandon` settles it early (timeout, close). */
+interface CreateAttempt {
+  abandon(error: Error): void;
+}
+
+const inspectSymbol = Symbol.for('nodejs.util.inspect.custom');
+
+export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, AsyncDisposable {
+  readonly name: string;
+  /** The validated options (durations that are "off" read as Infinity). */
+  readonly options: Readonly<ResolvedPoolOptions>;
+
+  private readonly factory: PoolFactory<T>;
+  private currentState: PoolState = 'starting';
+  /** start() has run: from then on the pool keeps `min` connections. */
+  private started = false;
+
+  private readonly connections = new Set<PooledConnection<T>>();
+  /** Idle connections, least recently returned first. */
+  private readonly idle: PooledConnection<T>[] = [];
+  private lent = 0;
+  private pendingCreates = 0;
+  /** Idle connections taken out to be validated for a waiter; each will serve one. */
+  private validatingForBorrow = 0;
+
+  private readonly waiters = new WaitQueue<T>();
+  private readonly deadlines = new DeadlineTimer<Waiter<T>>((waiter) => this.expireWaiter(waiter));
+  private readonly breaker: CircuitBreaker | null;
+  private readonly createAttempts = new Set<CreateAttempt>();
+  private consecutiveCreateFailures = 0;
+  private lastCreateError: Error | undefined;
+  private nextCreateAt = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private retryAt = Infinity;
+  private housekeepingTimer: ReturnType<typeof setTimeout> | null = null;
+  private housekeepingAt = Infinity;
+
+  /** Background work (destroys, validations, resets, creates) that close() waits for. */
+  private readonly inFlight = new Set<Promise<void>>();
+  private startPromise: Promise<void> | undefined;
+  private closePromise: Promise<void> | undefined;
+  /** Callbacks waiting for "nothing lent or returning" (drain/close); null when nobody waits. */
+  private drainWatchers: (() => void)[] | null = null;
+  private nextConnectionId = 1;
+
+  private readonly waitHistogram = new LatencyHistogram();
+  private readonly totals = {
+    created: 0,
+    acquired: 0,
+    released: 0,
+    timeouts: 0,
+    createErrors: 0,
+    validationFailures: 0,
+    leaks: 0,
+  };
+  private readonly destroyedBy: Record<DestroyReason, number> = {
+    idle: 0,
+    lifetime: 0,
+    validation: 0,
+    error: 0,
+    maxUses: 0,
+    close: 0,
+  };
+
+  // Hot-path copies of options.
+  private readonly lifo: boolean;
+  private readonly validateOnBorrow: boolean;
+  private readonly bypassMs: number;
+  private readonly returnWork: boolean;
+  private readonly maxUses: number;
+  private readonly leakDetectionMs: number;
+
+  constructor(options: PoolOptions<T>) {
+    super();
+    const resolved = resolvePoolOptions(options);
+    this.options = Object.freeze(resolved);
+    this.name = resolved.name;
+    this.factory = resolved.factory as PoolFactory<T>;
+    this.lifo = resolved.order === 'lifo';
+    this.validateOnBorrow = resolved.validateOnBorrow;
+    this.bypassMs = resolved.validationBypassMs;
+    this.returnWork = this.factory.reset !== undefined || resolved.testOnReturn;
+    this.maxUses = resolved.maxUses;
+    this.leakDetectionMs = resolved.leakDetectionMs;
+    this.breaker =
+      resolved.circuitBreaker === false
+        ? null
+        : new CircuitBreaker(resolved.circuitBreaker, (circuit, previous) =>
+            this.onCircuitChange(circuit, previous),
+          );
+  }
+
+  get state(): PoolState {
+    return this.currentState;
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Lifecycle
+  // ---------------------------------------------------------------------------------------------------
+
+  /**
+   * Warms the pool. `fail-fast`: opens max(min, 1) connections and rejects with PoolUnavailableError if one
+   * fails or `startupTimeoutMs` passes (the pool stays usable; start() may be called again). `lazy`:
+   * resolves at once and fills `min` in the background. Idempotent.
+   */
+  start(): Promise<void> {
+    if (this.currentState === 'closed') return Promise.reject(this.closedError());
+    this.startPromise ??= this.options.startup === 'lazy' ? this.startLazy() : this.startFailFast();
+    return this.startPromise;
+  }
+
+  private startLazy(): Promise<void> {
+    this.markStarted();
+    return Promise.resolve();
+  }
+
+  private async startFailFast(): Promise<void> {
+    const target = Math.max(this.options.min, 1) - this.connections.size;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new PoolUnavailableError(
+              this.name,
+              `start-up did not complete within ${this.options.startupTimeoutMs} ms`,
+              {
+                cause: this.lastCreateError,
+              },
+            ),
+          ),
+        this.options.startupTimeoutMs,
+      );
+      timer.unref();
+    });
+    const warming = this.warm(target);
+    warming.catch(noop); // if the timeout wins, a later failure must not surface as an unhandled rejection
+    try {
+      await Promise.race([warming, timeout]);
+    } catch (error) {
+      this.startPromise = undefined;
+      if (this.currentState === 'closed') throw this.closedError();
+      if (error instanceof PoolUnavailableError) throw error;
+      const cause = toError(error);
+      throw new PoolUnavailableError(this.name, `could not open a connection at start-up: ${cause.message}`, {
+        cause,
+      });
+    } finally {
+      clearTimeout(timer);
+    }
+    if (this.currentState === 'closed') throw this.closedError();
+    this.markStarted();
+  }
+
+  /** Opens `count` connections, at most `maxConcurrentCreates` at a time; rejects on the first failure. */
+  private async warm(count: number): Promise<void> {
+    let remaining = count;
+    const worker = async (): Promise<void> => {
+      while (remaining > 0 && this.currentState !== 'closed') {
+        remaining--;
+        if (this.connections.size + this.pendingCreates >= this.options.max) return;
+        await this.attemptCreate();
+      }
+    };
+    const workers = Array.from({ length: Math.min(count, this.options.maxConcurrentCreates) }, worker);
+    await Promise.all(workers);
+  }
+
+  private markStarted(): void {
+    this.started = true;
+    if (this.currentState === 'starting') this.setState('ready');
+    this.fill();
+  }
+
+  /** Stops lending: new acquires queue until resume(). Returned connections go idle. */
+  pause(): void {
+    if (this.currentState === 'ready' || this.currentState === 'starting') this.setState('paused');
+  }
+
+  /** Lends again after pause() or drain(). */
+  resume(): void {
+    if (this.currentState !== 'paused' && this.currentState !== 'draining') return;
+    this.setState(this.started ? 'ready' : 'starting');
+    this.dispatch();
+    this.fill();
+  }
+
+  /**
+   * Stops lending (waiting and new callers get PoolClosedError) and waits up to `timeoutMs` for lent
+   * connections to come back. Idle connections stay open; follow with close(), or resume().
+   */
+  async drain(options?: DrainOptions): Promise<DrainResult> {
+    const timeoutMs =
+      checkDuration(this.name, 'drain.timeoutMs', options?.timeoutMs) ?? DEFAULT_DRAIN_TIMEOUT_MS;
+    if (this.currentState !== 'closed' && this.currentState !== 'draining') {
+      this.setState('draining');
+      this.rejectAllWaiters(new PoolClosedError(this.name, 'is draining; no connections are lent'));
+    }
+    const drained = await this.waitUntilNothingLent(timeoutMs);
+    return { drained, active: this.lent };
+  }
+
+  /**
+   * Closes the pool: rejects waiters with PoolClosedError, destroys idle connections at once and lent ones
+   * when they come back (or after `timeoutMs`, revoking their leases). Destroys every connection exactly
+   * once, waits for that, and is idempotent. Safe while start() is still running.
+   */
+  close(options?: CloseOptions): Promise<void> {
+    if (this.closePromise === undefined) {
+      let timeoutMs: number;
+      try {
+        timeoutMs =
+          checkDuration(this.name, 'close.timeoutMs', options?.timeoutMs) ?? DEFAULT_CLOSE_TIMEOUT_MS;
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      this.closePromise = this.closeNow(timeoutMs);
+    }
+    return this.closePromise;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  private async closeNow(timeoutMs: number): Promise<void> {
+    const startedAt = performance.now();
+    this.setState('closed');
+    this.breaker?.dispose();
+    this.clearTimer('retry');
+    this.clearTimer('housekeeping');
+    this.deadlines.clear();
+    this.rejectAllWaiters(this.closedError());
+    const closed = this.closedError();
+    for (const attempt of [...this.createAttempts]) attempt.abandon(closed);
+    for (const entry of this.idle.splice(0)) this.destroyEntry(entry, 'close');
+
+    await this.waitUntilNothingLent(timeoutMs);
+    // Whatever is still out (lent past the timeout, or being validated) is destroyed now; its lease is revoked.
+    for (const entry of [...this.connections]) this.destroyEntry(entry, 'close');
+
+    const remaining = Math.max(0, timeoutMs - (performance.now() - startedAt));
+    await this.settleInFlight(remaining + this.options.destroyTimeoutMs);
+  }
+
+  /** Waits for background work (destroys are individually bounded by destroyTimeoutMs). */
+  private async settleInFlight(timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    while (this.inFlight.size > 0) {
+      const left = deadline - performance.now();
+      if (left <= 0) return;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.all(this.inFlight),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, left);
+          timer.unref();
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Acquire / release
+  // ---------------------------------------------------------------------------------------------------
+
+  /**
+   * Borrows a connection. Resolves with a Lease; rejects with PoolTimeoutError, PoolUnavailableError,
+   * PoolClosedError, PoolQueueFullError, or the signal's reason.
+   */
+  acquire(options?: AcquireOptions): Promise<Lease<T>> {
+    if (options !== undefined) {
+      const invalid = this.checkAcquireOptions(options);
+      if (invalid !== undefined) return Promise.reject(invalid);
+    }
+    const stack = this.leakDetectionMs !== Infinity ? captureStack() : undefined;
+    const state = this.currentState;
+    if ((state === 'ready' || state === 'starting') && this.waiters.size === 0 && this.idle.length > 0) {
+      const signal = options?.signal;
+      if (signal !== undefined && signal.aborted) return Promise.reject(signal.reason);
+      const entry = this.lifo ? this.idle.pop()! : this.idle.shift()!;
+      if (!this.validateOnBorrow || coarseNow() - entry.lastUsedAt < this.bypassMs) {
+        this.waitHistogram.recordZero();
+        return Promise.resolve(this.lend(entry, stack));
+      }
+      // Not used recently: validate it on this caller's behalf; the caller waits in the queue meanwhile
+      // (it is at its head) and the connection, once validated, is handed to the head waiter.
+      this.startBorrowValidation(entry);
+    }
+    return this.enqueue(options, stack);
+  }
+
+  /** Acquires, runs `fn` with the connection, and always gives it back (destroyed if `isBroken` says so). */
+  async use<R>(fn: (connection: T) => R | Promise<R>, options?: AcquireOptions): Promise<R> {
+    const lease = await this.acquire(options);
+    let result: R;
+    try {
+      result = await fn(lease.connection);
+    } catch (error) {
+      if (this.isBroken(lease.connection, error)) lease.destroy(error);
+      else lease.release();
+      throw error;
+    }
+    lease.release();
+    return result;
+  }
+
+  /** Asks the factory whether `error` broke the connection; a throwing isBroken counts as broken. */
+  isBroken(connection: T, error: unknown): boolean {
+    const isBroken = this.factory.isBroken;
+    if (isBroken === undefined) return false;
+    try {
+      return isBroken.call(this.factory, connection, error);
+    } catch {
+      return true;
+    }
+  }
+
+  /** @internal Called by Lease.release()/destroy(). */
+  returnLease(lease: Lease<T>, destroy: boolean, reason: unknown): void {
+    const entry = lease.entry;
+    if (entry.borrowId !== lease.borrowId || entry.state !== 'lent') return; // revoked by close()
+    this.lent--;
+    this.totals.released++;
+    entry.acquireStack = undefined;
+    if (this.listening('release')) this.emit('release', entry.connection);
+    if (destroy) {
+      this.destroyEntry(entry, 'error', reason);
+      this.afterConnectionLost();
+    } else if (this.returnWork) {
+      this.returnAsync(entry);
+    } else {
+      this.putBack(entry, false);
+    }
+    if (this.drainWatchers !== null) this.notifyIfNothingLent();
+  }
+
+  /** A returned (and, if configured, reset) connection: retire it or make it available again. */
+  private putBack(entry: PooledConnection<T>, validated: boolean): void {
+    const now = coarseNow();
+    entry.lastUsedAt = now;
+    if (this.currentState === 'closed') {
+      this.destroyEntry(entry, 'close');
+    } else if (entry.uses >= this.maxUses) {
+      this.destroyEntry(entry, 'maxUses');
+      this.afterConnectionLost();
+    } else if (entry.expiresAt <= now) {
+      this.destroyEntry(entry, 'lifetime');
+      this.afterConnectionLost();
+    } else {
+      this.makeAvailable(entry, validated);
+    }
+  }
+
+  private returnAsync(entry: PooledConnection<T>): void {
+    entry.state = 'returning';
+    this.track(this.runReturnWork(entry));
+  }
+
+  private async runReturnWork(entry: PooledConnection<T>): Promise<void> {
+    const reset = this.factory.reset;
+    if (reset !== undefined) {
+      const error = await this.bounded(() => reset.call(this.factory, entry.connection), 'reset');
+      if (error !== undefined) {
+        this.emit('error', error, { phase: 'reset' });
+        if (entry.state === 'returning') {
+          this.destroyEntry(entry, 'error', error);
+          this.afterConnectionLost();
+        }
+        this.notifyIfNothingLent();
+        return;
+      }
+    }
+    let validated = false;
+    if (this.options.testOnReturn && entry.state === 'returning') {
+      if (!(await this.validate(entry))) {
+        if (entry.state === 'returning') {
+          this.totals.validationFailures++;
+          this.destroyEntry(entry, 'validation');
+          this.afterConnectionLost();
+        }
+        this.notifyIfNothingLent();
+        return;
+      }
+      validated = true;
+    }
+    if (entry.state === 'returning') this.putBack(entry, validated);
+    this.notifyIfNothingLent();
+  }
+
+  private lend(entry: PooledConnection<T>, stack: string | undefined): Lease<T> {
+    entry.state = 'lent';
+    entry.borrowId++;
+    entry.uses++;
+    this.lent++;
+    this.totals.acquired++;
+    if (stack !== undefined) {
+      entry.lentAt = coarseNow();
+      entry.acquireStack = stack;
+      entry.leakReported = false;
+      this.scheduleHousekeeping(entry.lentAt + this.leakDetectionMs);
+    }
+    if (this.listening('acquire')) this.emit('acquire', entry.connection);
+    return new Lease(this, entry);
+  }
+
+  /**
+   * Gives an available connection to the head waiter, or puts it in the idle list. `validated` says it was
+   * just created or checked; otherwise, with a zero bypass window, it is validated first.
+   */
+  private makeAvailable(entry: PooledConnection<T>, validated: boolean): void {
+    const state = this.currentState;
+    if (this.waiters.size > this.validatingForBorrow && (state === 'ready' || state === 'starting')) {
+      if (!validated && this.validateOnBorrow && this.bypassMs === 0) {
+        this.startBorrowValidation(entry);
+        return;
+      }
+      this.serve(this.waiters.shift()!, entry);
+      return;
+    }
+    entry.state = 'idle';
+    this.idle.push(entry);
+  }
+
+  /** Serves waiters from the idle list while both exist and the pool lends. */
+  private dispatch(): void {
+    const state = this.currentState;
+    if (state !== 'ready' && state !== 'starting') return;
+    while (this.waiters.size > this.validatingForBorrow && this.idle.length > 0) {
+      const entry = this.lifo ? this.idle.pop()! : this.idle.shift()!;
+      if (this.validateOnBorrow && coarseNow() - entry.lastUsedAt >= this.bypassMs) {
+        this.startBorrowValidation(entry);
+      } else {
+        this.serve(this.waiters.shift()!, entry);
+      }
+    }
+  }
+
+  private serve(waiter: Waiter<T>, entry: PooledConnection<T>): void {
+    waiter.settled = true;
+    this.deadlines.remove(waiter);
+    detachSignal(waiter);
+    this.waitHistogram.record(performance.now() - waiter.enqueuedAt);
+    waiter.resolve(this.lend(entry, waiter.stack));
+  }
+
+  private enqueue(options: AcquireOptions | undefined, stack: string | undefined): Promise<Lease<T>> {
+    const state = this.currentState;
+    if (state === 'draining' || state === 'closed') {
+      return Promise.reject(
+        state === 'closed'
+          ? this.closedError()
+          : new PoolClosedError(this.name, 'is draining; no connections are lent'),
+      );
+    }
+    const signal = options?.signal;
+    if (signal !== undefined && signal.aborted) return Promise.reject(signal.reason);
+    // maxWaiting bounds callers who must wait for a connection to come back; those a connection is being
+    // validated or can still be created for are not counted.
+    const covered = this.validatingForBorrow + (this.options.max - this.connections.size);
+    if (this.waiters.size - covered >= this.options.maxWaiting) {
+      return Promise.reject(new PoolQueueFullError(this.name, this.options.maxWaiting));
+    }
+    if (this.isUnservable()) return Promise.reject(this.unavailableError());
+
+    const timeoutMs = options?.timeoutMs ?? this.options.acquireTimeoutMs;
+    const now = performance.now();
+    let resolve!: (lease: Lease<T>) => void;
+    let reject!: (error: unknown) => void;
+    const promise = new Promise<Lease<T>>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const waiter = new Waiter<T>(
+      resolve,
+      reject,
+      options?.priority ?? 0,
+      now + timeoutMs,
+      now,
+      timeoutMs,
+      signal,
+    );
+    waiter.stack = stack;
+    this.waiters.push(waiter);
+    this.deadlines.add(waiter);
+    if (signal !== undefined) {
+      waiter.onAbort = () => this.abortWaiter(waiter);
+      signal.addEventListener('abort', waiter.onAbort, { once: true });
+    }
+    this.dispatch();
+    this.fill();
+    if (signal === undefined) return promise;
+    // The hand-off and an abort can happen in the same tick (release() resolves us, then the caller aborts
+    // before our continuation runs). The caller then gets the abort reason and the connection goes to the
+    // next waiter instead of being stranded with a caller that gave up.
+    return promise.then((lease) => {
+      if (signal.aborted) {
+        lease.release();
+        throw signal.reason;
+      }
+      return lease;
+    });
+  }
+
+  private checkAcquireOptions(options: AcquireOptions): PoolConfigError | undefined {
+    const { timeoutMs, priority, signal } = options;
+    if (
+      timeoutMs !== undefined &&
+      !(typeof timeoutMs === 'number' && timeoutMs > 0 && timeoutMs < Infinity)
+    ) {
+      return new PoolConfigError(
+        this.name,
+        'timeoutMs',
+        `must be a positive finite number (got ${String(timeoutMs)})`,
+      );
+    }
+    if (priority !== undefined && !(typeof priority === 'number' && Number.isFinite(priority))) {
+      return new PoolConfigError(this.name, 'priority', `must be a finite number (got ${String(priority)})`);
+    }
+    if (signal !== undefined && (typeof signal !== 'object' || signal === null || !('aborted' in signal))) {
+      return new PoolConfigError(this.name, 'signal', 'must be an AbortSignal');
+    }
+    return undefined;
+  }
+
+  private expireWaiter(waiter: Waiter<T>): void {
+    if (waiter.settled) return;
+    waiter.settled = true;
+    this.waiters.remove(waiter);
+    detachSignal(waiter);
+    this.totals.timeouts++;
+    const cause = this.consecutiveCreateFailures > 0 ? this.lastCreateError : undefined;
+    waiter.reject(
+      new PoolTimeoutError(
+        this.name,
+        {
+          timeoutMs: waiter.timeoutMs,
+          size: this.connections.size,
+          active: this.connections.size - this.idle.length,
+          idle: this.idle.length,
+          pending: this.pendingCreates,
+          waiting: this.waiters.size,
+          max: this.options.max,
+        },
+        { cause },
+      ),
+    );
+  }
+
+  private abortWaiter(waiter: Waiter<T>): void {
+    if (waiter.settled) return;
+    waiter.settled = true;
+    this.waiters.remove(waiter);
+    this.deadlines.remove(waiter);
+    waiter.onAbort = null;
+    waiter.reject(waiter.signal?.reason);
+  }
+
+  private rejectAllWaiters(error: Error): void {
+    for (const waiter of this.waiters.drain()) {
+      waiter.settled = true;
+      this.deadlines.remove(waiter);
+      detachSignal(waiter);
+      waiter.reject(error);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Creation: background, bounded, with backoff and a circuit breaker
+  // ---------------------------------------------------------------------------------------------------
+
+  /**
+   * Starts connection attempts for whoever needs one: waiters not yet covered by an attempt or a validation,
+   * and (after start()) the `min` floor. Never more than `max` in total or `maxConcurrentCreates` at once;
+   * after failures, attempts wait for the backoff, and an open circuit lets none through.
+   */
+  private fill(): void {
+    const state = this.currentState;
+    if (state === 'closed' || state === 'draining') return;
+    // While attempts are failing, one at a time: a down server gets one attempt per backoff step.
+    const concurrency = this.consecutiveCreateFailures > 0 ? 1 : this.options.maxConcurrentCreates;
+    for (;;) {
+      const total = this.connections.size + this.pendingCreates;
+      if (total >= this.options.max || this.pendingCreates >= concurrency) return;
+      const forWaiters =
+        state === 'paused' ? 0 : this.waiters.size - this.validatingForBorrow - this.pendingCreates;
+      const forMin = this.started ? this.options.min - total : 0;
+      if (forWaiters <= 0 && forMin <= 0) return;
+      if (this.breaker !== null && this.breaker.state !== 'closed') {
+        if (!this.breaker.tryAcquireAttempt()) return;
+      } else if (performance.now() < this.nextCreateAt) {
+        this.scheduleRetry(this.nextCreateAt);
+        return;
+      }
+      this.attemptCreate().catch(noop);
+    }
+  }
+
+  /** One connection attempt. Resolves with the new connection (already placed), rejects with the failure. */
+  private attemptCreate(): Promise<PooledConnection<T>> {
+    this.pendingCreates++;
+    return new Promise<PooledConnection<T>>((resolve, reject) => {
+      const controller = new AbortController();
+      let settled = false;
+      const finish = (error: Error | undefined, connection?: T): void => {
+        settled = true;
+        clearTimeout(timer);
+        this.createAttempts.delete(attempt);
+        this.pendingCreates--;
+        if (error !== undefined) {
+          this.onCreateFailure(error);
+          reject(error);
+        } else {
+          resolve(this.onCreateSuccess(connection as T));
+        }
+      };
+      const attempt: CreateAttempt = {
+        abandon: (error) => {
+          if (settled) return;
+          controller.abort(error);
+          finish(error);
+        },
+      };
+      this.createAttempts.add(attempt);
+      const timer = setTimeout(() => {
+        attempt.abandon(
+          new PoolCreateTimeoutError(
+            this.name,
+            `connection attempt timed out after ${this.options.createTimeoutMs} ms`,
+          ),
+        );
+      }, this.options.createTimeoutMs);
+      timer.unref();
+
+      let created: Promise<T>;
+      try {
+        created = Promise.resolve(this.factory.create(controller.signal));
+      } catch (error) {
+        created = Promise.reject(error);
+      }
+      this.track(
+        created.then(
+          (connection) => {
+            if (settled) this.destroyLate(connection);
+            else finish(undefined, connection);
+          },
+          (error: unknown) => {
+            if (!settled) finish(toError(error));
+          },
+        ),
+      );
+    });
+  }
+
+  private onCreateSuccess(connection: T): PooledConnection<T> {
+    const now = performance.now();
+    const { maxLifetimeMs, maxLifetimeJitter } = this.options;
+    const lifetime =
+      maxLifetimeMs === Infinity ? Infinity : maxLifetimeMs * (1 - maxLifetimeJitter * Math.random());
+    const entry = new PooledConnection(connection, this.nextConnectionId++, now, now + lifetime);
+    this.connections.add(entry);
+    this.totals.created++;
+    this.consecutiveCreateFailures = 0;
+    this.nextCreateAt = 0;
+    this.lastCreateError = undefined;
+    this.emit('create', connection);
+    if (this.currentState === 'closed') {
+      this.destroyEntry(entry, 'close');
+      return entry;
+    }
+    this.breaker?.onSuccess();
+    this.scheduleHousekeeping(this.nextHousekeepingFor(entry));
+    this.makeAvailable(entry, true);
+    this.fill();
+    return entry;
+  }
+
+  private onCreateFailure(error: Error): void {
+    if (this.currentState === 'closed') {
+      this.breaker?.onAbandoned();
+      return;
+    }
+    this.totals.createErrors++;
+    this.consecutiveCreateFailures++;
+    this.lastCreateError = error;
+    this.nextCreateAt =
+      performance.now() + createBackoffDelay(this.options.createRetry, this.consecutiveCreateFailures);
+    this.emit('error', error, { phase: 'create' });
+    this.breaker?.onFailure();
+    this.fill();
+  }
+
+  /** A connection that arrived after its attempt was abandoned (timeout/close): counted, then destroyed. */
+  private destroyLate(connection: T): void {
+    const entry = new PooledConnection(connection, this.nextConnectionId++, performance.now(), Infinity);
+    this.connections.add(entry);
+    this.totals.created++;
+    this.emit('create', connection);
+    this.destroyEntry(entry, this.currentState === 'closed' ? 'close' : 'error');
+  }
+
+  private scheduleRetry(at: number): void {
+    if (this.retryTimer !== null && this.retryAt <= at) return;
+    this.clearTimer('retry');
+    this.retryAt = at;
+    this.retryTimer = setTimeout(
+      () => {
+        this.retryTimer = null;
+        this.retryAt = Infinity;
+        this.fill();
+      },
+      Math.max(0, Math.ceil(at - performance.now())),
+    );
+    this.retryTimer.unref();
+  }
+
+  private onCircuitChange(circuit: PoolCircuitState, previous: PoolCircuitState): void {
+    this.emit('state', {
+      state: this.currentState,
+      circuit,
+      previousState: this.currentState,
+      previousCircuit: previous,
+    });
+    if (circuit === 'open') this.failWaitersIfUnservable();
+    else if (circuit === 'half-open') this.fill();
+  }
+
+  /** Circuit open and nothing that could ever serve a waiter: no connection, no attempt in flight. */
+  private isUnservable(): boolean {
+    return (
+      this.breaker !== null &&
+      this.breaker.state === 'open' &&
+      this.connections.size === 0 &&
+      this.pendingCreates === 0
+    );
+  }
+
+  private failWaitersIfUnservable(): void {
+    if (this.waiters.size > 0 && this.isUnservable()) this.rejectAllWaiters(this.unavailableError());
+  }
+
+  /** After a connection is gone: replace it if someone needs it, and fail fast if nothing can serve. */
+  private afterConnectionLost(): void {
+    this.fill();
+    this.failWaitersIfUnservable();
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Validation and destruction
+  // ---------------------------------------------------------------------------------------------------
+
+  private startBorrowValidation(entry: PooledConnection<T>): void {
+    entry.state = 'validating';
+    this.validatingForBorrow++;
+    this.track(
+      this.validate(entry).then((ok) => {
+        this.validatingForBorrow--;
+        if (entry.state === 'validating') {
+          if (ok) {
+            entry.lastUsedAt = coarseNow();
+            if (this.currentState === 'closed') this.destroyEntry(entry, 'close');
+            else this.makeAvailable(entry, true);
+          } else {
+            this.totals.validationFailures++;
+            this.destroyEntry(entry, 'validation');
+          }
+        }
+        // One fewer validation covers a waiter: serve from idle or create for whoever is still waiting.
+        this.dispatch();
+        this.afterConnectionLost();
+      }),
+    );
+  }
+
+  /** Keepalive: checks a connection that sat idle for `keepaliveMs`. */
+  private startKeepalive(entry: PooledConnection<T>): void {
+    entry.state = 'validating';
+    this.track(
+      this.validate(entry).then((ok) => {
+        if (entry.state !== 'validating') return;
+        if (ok) {
+          entry.lastUsedAt = coarseNow();
+          if (this.currentState === 'closed') this.destroyEntry(entry, 'close');
+          else this.makeAvailable(entry, true);
+        } else {
+          this.totals.validationFailures++;
+          this.destroyEntry(entry, 'validation');
+          this.afterConnectionLost();
+        }
+      }),
+    );
+  }
+
+  /** Runs factory.validate bounded by validationTimeoutMs; a throw or timeout counts as invalid. */
+  private async validate(entry: PooledConnection<T>): Promise<boolean> {
+    const validate = this.factory.validate;
+    if (validate === undefined) return true;
+    let valid = false;
+    const error = await this.bounded(async (signal) => {
+      valid = (await validate.call(this.factory, entry.connection, signal)) === true;
+    }, 'validation');
+    if (error !== undefined) this.emit('error', error, { phase: 'validate' });
+    return error === undefined && valid;
+  }
+
+  /**
+   * Runs `work` with an AbortSignal that fires after validationTimeoutMs; resolves with the error (a
+   * timeout included) or undefined. Never rejects.
+   */
+  private async bounded(
+    work: (signal: AbortSignal) => Promise<unknown>,
+    what: string,
+  ): Promise<Error | undefined> {
+    const controller = new AbortController();
+    const timeoutMs = this.options.validationTimeoutMs;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<Error>((resolve) => {
+      timer = setTimeout(() => {
+        const error = new PoolError(this.name, `connection ${what} timed out after ${timeoutMs} ms`);
+        controller.abort(error);
+        resolve(error);
+      }, timeoutMs);
+      timer.unref();
+    });
+    try {
+      return await Promise.race([
+        Promise.resolve()
+          .then(() => work(controller.signal))
+          .then(
+            () => undefined,
+            (error: unknown) => toError(error),
+          ),
+        timedOut,
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Removes a connection from the pool and closes it (exactly once, bounded by destroyTimeoutMs). */
+  private destroyEntry(entry: PooledConnection<T>, reason: DestroyReason, _detail?: unknown): void {
+    if (entry.state === 'destroyed') return;
+    if (entry.state === 'lent') this.lent--;
+    else if (entry.state === 'idle') {
+      const index = this.idle.indexOf(entry);
+      if (index !== -1) this.idle.splice(index, 1);
+    }
+    entry.state = 'destroyed';
+    entry.borrowId++; // revokes an outstanding lease
+    entry.acquireStack = undefined;
+    this.connections.delete(entry);
+    this.destroyedBy[reason]++;
+    this.emit('destroy', entry.connection, reason);
+    this.track(this.closeConnection(entry.connection));
+  }
+
+  private async closeConnection(connection: T): Promise<void> {
+    const timeoutMs = this.options.destroyTimeoutMs;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs, 'timeout');
+      timer.unref();
+    });
+    try {
+      const outcome = await Promise.race([
+        Promise.resolve().then(() => this.factory.destroy(connection)),
+        timedOut,
+      ]);
+      if (outcome === 'timeout') {
+        this.emit(
+          'error',
+          new PoolError(this.name, `closing a connection took longer than ${timeoutMs} ms; abandoned it`),
+          {
+            phase: 'destroy',
+          },
+        );
+      }
+    } catch (error) {
+      this.emit('error', toError(error), { phase: 'destroy' });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Housekeeping: idle eviction, lifetime, keepalive, leaks, min — one timer armed for the next due time
+  // ---------------------------------------------------------------------------------------------------
+
+  private nextHousekeepingFor(entry: PooledConnection<T>): number {
+    const { idleTimeoutMs, keepaliveMs } = this.options;
+    return Math.min(entry.expiresAt, entry.lastUsedAt + Math.min(idleTimeoutMs, keepaliveMs));
+  }
+
+  private scheduleHousekeeping(at: number): void {
+    if (at === Infinity || this.currentState === 'closed') return;
+    if (this.housekeepingTimer !== null && this.housekeepingAt <= at) return;
+    this.clearTimer('housekeeping');
+    this.housekeepingAt = at;
+    this.housekeepingTimer = setTimeout(this.housekeep, Math.max(0, Math.ceil(at - performance.now())));
+    this.housekeepingTimer.unref();
+  }
+
+  private readonly housekeep = (): void => {
+    this.housekeepingTimer = null;
+    this.housekeepingAt = Infinity;
+    if (this.currentState === 'closed') return;
+    const now = performance.now();
+    const { idleTimeoutMs, keepaliveMs, min } = this.options;
+    let next = Infinity;
+    let evictable = this.connections.size - min;
+
+    // Oldest-returned first, so idle eviction takes the longest-unused connections.
+    for (const entry of [...this.idle]) {
+      if (entry.expiresAt <= now) {
+        this.destroyEntry(entry, 'lifetime');
+        evictable--;
+        continue;
+      }
+      next = Math.min(next, entry.expiresAt);
+      const idleFor = now - entry.lastUsedAt;
+      if (idleTimeoutMs !== Infinity && evictable > 0) {
+        if (idleFor >= idleTimeoutMs) {
+          this.destroyEntry(entry, 'idle');
+          evictable--;
+          continue;
+        }
+        next = Math.min(next, entry.lastUsedAt + idleTimeoutMs);
+      }
+      if (keepaliveMs !== Infinity) {
+        if (idleFor >= keepaliveMs) {
+          const index = this.idle.indexOf(entry);
+          if (index !== -1) this.idle.splice(index, 1);
+          this.startKeepalive(entry);
+          continue;
+        }
+        next = Math.min(next, entry.lastUsedAt + keepaliveMs);
+      }
+    }
+
+    const busy = this.connections.size - this.idle.length;
+    if (busy > 0) {
+      // Lent connections become idle when returned (their lifetime is checked then); look at them again
+      // one idle period from now at the latest.
+      next = Math.min(next, now + Math.min(idleTimeoutMs, keepaliveMs));
+      if (this.leakDetectionMs !== Infinity) next = Math.min(next, this.checkLeaks(now));
+    }
+
+    this.fill();
+    this.scheduleHousekeeping(next);
+  };
+
+  /** Reports leases held past leakDetectionMs (once each); returns when the next one would be due. */
+  private checkLeaks(now: number): number {
+    let next = Infinity;
+    for (const entry of this.connections) {
+      if (entry.state !== 'lent' || entry.leakReported || entry.acquireStack === undefined) continue;
+      const dueAt = entry.lentAt + this.leakDetectionMs;
+      if (dueAt <= now) {
+        entry.leakReported = true;
+        this.totals.leaks++;
+        this.emit('leak', {
+          poolName: this.name,
+          heldMs: Math.round(now - entry.lentAt),
+          stack: entry.acquireStack,
+        });
+      } else {
+        next = Math.min(next, dueAt);
+      }
+    }
+    return next;
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Drain support, state, metrics
+  // ---------------------------------------------------------------------------------------------------
+
+  private hasOutstanding(): boolean {
+    if (this.lent > 0) return true;
+    for (const entry of this.connections) if (entry.state === 'returning') return true;
+    return false;
+  }
+
+  private waitUntilNothingLent(timeoutMs: number): Promise<boolean> {
+    if (!this.hasOutstanding()) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        this.drainWatchers = this.drainWatchers?.filter((w) => w !== watcher) ?? null;
+        if (this.drainWatchers?.length === 0) this.drainWatchers = null;
+        resolve(false);
+      }, timeoutMs);
+      timer.unref();
+      const watcher = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      (this.drainWatchers ??= []).push(watcher);
+    });
+  }
+
+  private notifyIfNothingLent(): void {
+    if (this.drainWatchers === null || this.hasOutstanding()) return;
+    const watchers = this.drainWatchers;
+    this.drainWatchers = null;
+    for (const watcher of watchers) watcher();
+  }
+
+  private setState(next: PoolState): void {
+    const previous = this.currentState;
+    if (previous === next) return;
+    this.currentState = next;
+    const circuit = this.breaker?.state ?? 'closed';
+    this.emit('state', { state: next, circuit, previousState: previous, previousCircuit: circuit });
+  }
+
+  /** A consistent snapshot of the pool's gauges, totals and acquire wait percentiles. */
+  metrics(): PoolMetrics {
+    const size = this.connections.size;
+    const idle = this.idle.length;
+    const destroyed = this.destroyedBy;
+    return {
+      name: this.name,
+      state: this.currentState,
+      circuit: this.breaker?.state ?? 'closed',
+      size,
+      idle,
+      active: size - idle,
+      pending: this.pendingCreates,
+      waiting: this.waiters.size,
+      min: this.options.min,
+      max: this.options.max,
+      ...this.totals,
+      destroyed: {
+        ...destroyed,
+        total:
+          destroyed.idle +
+          destroyed.lifetime +
+          destroyed.validation +
+          destroyed.error +
+          destroyed.maxUses +
+          destroyed.close,
+      },
+      acquireWaitMs: this.waitHistogram.summary(),
+    };
+  }
+
+  private closedError(): PoolClosedError {
+    return new PoolClosedError(this.name, 'is closed');
+  }
+
+  private unavailableError(): PoolUnavailableError {
+    const cause = this.lastCreateError;
+    return new PoolUnavailableError(
+      this.name,
+      `circuit breaker is open after ${this.consecutiveCreateFailures} failed connection attempts` +
+        (cause ? `; last error: ${cause.message}` : ''),
+      { cause },
+    );
+  }
+
+  private track(work: Promise<void>): void {
+    this.inFlight.add(work);
+    void work.finally(() => this.inFlight.delete(work));
+  }
+
+  private clearTimer(which: 'retry' | 'housekeeping'): void {
+    if (which === 'retry') {
+      if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+      this.retryAt = Infinity;
+    } else {
+      if (this.housekeepingTimer !== null) clearTimeout(this.housekeepingTimer);
+      this.housekeepingTimer = null;
+      this.housekeepingAt = Infinity;
+    }
+  }
+
+  /** `console.log(pool)` shows the pool's state, never its factory or options (which may hold secrets). */
+  [inspectSymbol](): string {
+    const m = this.metrics();
+    return `Pool { name: '${m.name}', state: '${m.state}', circuit: '${m.circuit}', size: ${m.size}, idle: ${m.idle}, active: ${m.active}, waiting: ${m.waiting}, max: ${m.max} }`;
+  }
+
+  toJSON(): PoolMetrics {
+    return this.metrics();
+  }
+}
+
+function detachSignal<T>(waiter: Waiter<T>): void {
+  if (waiter.onAbort !== null && waiter.signal !== undefined) {
+    waiter.signal.removeEventListener('abort', waiter.onAbort);
+    waiter.onAbort = null;
+  }
+}
+
+function captureStack(): string {
+  const holder: { stack?: string } = {};
+  Error.captureStackTrace(holder, captureStack);
+  return `Lease acquired at:${holder.stack?.slice(holder.stack.indexOf('\n')) ?? ''}`;
+}
+
+function checkDuration(poolName: string, field: string, value: number | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !(value >= 0)) {
+    throw new PoolConfigError(poolName, field, `must be a non-negative number (got ${String(value)})`);
+  }
+  return value;
+}
+
+function noop(): void {}
