@@ -1,0 +1,188 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { Pool, type PoolLeakInfo, type PoolOptions } from '../../lib/core/index.js';
+import { delay, FakeFactory, tick, waitFor, type FakeConnection } from '../support/fake-factory.js';
+
+const pools: Pool<FakeConnection>[] = [];
+function makePool(options: Partial<PoolOptions<FakeConnection>> = {}, factory = new FakeFactory()) {
+  const pool = new Pool<FakeConnection>({ name: 'db', factory, ...options });
+  pools.push(pool);
+  return { pool, factory };
+}
+afterEach(async () => {
+  await Promise.all(pools.splice(0).map((p) => p.close()));
+});
+
+describe('maintenance', () => {
+  it('evicts idle connections above min after idleTimeoutMs, never below min', async () => {
+    const { pool } = makePool({ min: 1, max: 4, idleTimeoutMs: 60 });
+    await pool.start();
+    const leases = await Promise.all([pool.acquire(), pool.acquire(), pool.acquire()]);
+    leases.forEach((l) => l.release());
+    expect(pool.metrics().size).toBe(3);
+    await waitFor(() => pool.metrics().size === 1, 'eviction to min', 1000);
+    expect(pool.metrics().destroyed.idle).toBe(2);
+    await delay(150);
+    expect(pool.metrics().size).toBe(1);
+  });
+
+  it('retires connections at max lifetime (with jitter), a lent one only when it comes back', async () => {
+    const { pool, factory } = makePool({
+      max: 2,
+      maxLifetimeMs: 80,
+      maxLifetimeJitter: 0.25,
+      idleTimeoutMs: 0,
+    });
+    const lent = await pool.acquire();
+    const idle = await pool.acquire();
+    idle.release();
+    await waitFor(() => pool.metrics().destroyed.lifetime === 1, 'idle connection retired', 1000);
+    expect(factory.created[1]!.destroyed).toBe(true);
+    await delay(90); // past the longest possible lifetime of the lent one
+    expect(lent.connection.destroyed).toBe(false); // never taken from its borrower
+    lent.release();
+    await tick();
+    expect(lent.connection.destroyed).toBe(true);
+    expect(pool.metrics().destroyed.lifetime).toBe(2);
+  });
+
+  it('spreads expiry with jitter so connections do not all expire together', async () => {
+    const { pool } = makePool({ max: 20, maxLifetimeMs: 10_000, maxLifetimeJitter: 0.5 });
+    const leases = await Promise.all(Array.from({ length: 20 }, () => pool.acquire()));
+    const lifetimes = leases.map((l) => l.entry.expiresAt - l.entry.createdAt);
+    for (const life of lifetimes) {
+      expect(life).toBeLessThanOrEqual(10_000);
+      expect(life).toBeGreaterThanOrEqual(5_000);
+    }
+    expect(new Set(lifetimes.map((l) => Math.round(l))).size).toBeGreaterThan(10);
+    leases.forEach((l) => l.release());
+  });
+
+  it('validates on borrow unless the connection was used within validationBypassMs', async () => {
+    const { pool, factory } = makePool(
+      { max: 1, validationBypassMs: 50 },
+      new FakeFactory({ withValidate: true }),
+    );
+    (await pool.acquire()).release(); // fresh connection: no validation
+    (await pool.acquire()).release(); // used just now: bypass
+    expect(factory.validations).toBe(0);
+    await delay(70);
+    (await pool.acquire()).release(); // idle longer than the window: validated
+    expect(factory.validations).toBe(1);
+  });
+
+  it('destroys a connection that fails borrow validation and serves the caller with a new one', async () => {
+    const { pool, factory } = makePool(
+      { max: 1, validationBypassMs: 0 },
+      new FakeFactory({ withValidate: true }),
+    );
+    const first = await pool.acquire();
+    first.connection.healthy = false;
+    first.release();
+    const second = await pool.acquire();
+    expect(second.connection.id).toBe(2);
+    expect(factory.created[0]!.destroyed).toBe(true);
+    expect(pool.metrics()).toMatchObject({ validationFailures: 1 });
+    expect(pool.metrics().destroyed.validation).toBe(1);
+    second.release();
+  });
+
+  it('treats a validation that hangs past validationTimeoutMs as failed', async () => {
+    const factory = new FakeFactory({ withValidate: true, validateDelayMs: 1000 });
+    const { pool } = makePool({ max: 1, validationBypassMs: 0, validationTimeoutMs: 30 }, factory);
+    const first = await pool.acquire();
+    first.release();
+    const started = performance.now();
+    const second = await pool.acquire();
+    expect(performance.now() - started).toBeLessThan(500);
+    expect(second.connection.id).toBe(2);
+    second.release();
+  });
+
+  it('tests on return when testOnReturn is set', async () => {
+    const { pool, factory } = makePool(
+      { max: 1, testOnReturn: true, validateOnBorrow: false },
+      new FakeFactory({ withValidate: true }),
+    );
+    const lease = await pool.acquire();
+    lease.connection.healthy = false;
+    lease.release();
+    await waitFor(() => pool.metrics().size === 0, 'destroyed on return');
+    expect(factory.validations).toBe(1);
+    expect(pool.metrics().destroyed.validation).toBe(1);
+  });
+
+  it('resets a returned connection before anyone else gets it', async () => {
+    const { pool, factory } = makePool({ max: 1 }, new FakeFactory({ withReset: true }));
+    const first = await pool.acquire();
+    first.connection.dirty = true;
+    first.release();
+    const second = await pool.acquire();
+    expect(second.connection).toBe(first.connection);
+    expect(second.connection.dirty).toBe(false);
+    expect(factory.resets).toBe(1);
+    second.release();
+  });
+
+  it('destroys a connection whose reset fails, and reports it', async () => {
+    const factory = new FakeFactory();
+    factory.reset = async () => {
+      throw new Error('ROLLBACK failed');
+    };
+    const { pool } = makePool({ max: 1 }, factory);
+    const errors: string[] = [];
+    pool.on('error', (e, ctx) => errors.push(`${ctx.phase}:${e.message}`));
+    const lease = await pool.acquire();
+    lease.release();
+    const next = await pool.acquire();
+    expect(next.connection.id).toBe(2);
+    expect(errors).toEqual(['reset:ROLLBACK failed']);
+    next.release();
+  });
+
+  it('retires a connection after maxUses leases', async () => {
+    const { pool } = makePool({ max: 1, maxUses: 3 });
+    const ids: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const lease = await pool.acquire();
+      ids.push(lease.connection.id);
+      lease.release();
+    }
+    expect(ids).toEqual([1, 1, 1, 2, 2, 2, 3]);
+    expect(pool.metrics().destroyed.maxUses).toBe(2);
+  });
+
+  it('keepalive validates idle connections and replaces dead ones', async () => {
+    const { pool, factory } = makePool(
+      { min: 1, max: 1, keepaliveMs: 40 },
+      new FakeFactory({ withValidate: true }),
+    );
+    await pool.start();
+    await waitFor(() => factory.validations >= 1, 'first keepalive', 1000);
+    expect(pool.metrics()).toMatchObject({ size: 1, idle: 1 });
+    factory.created[0]!.healthy = false;
+    await waitFor(() => factory.created.length === 2 && pool.metrics().size === 1, 'replacement', 1000);
+    expect(pool.metrics().destroyed.validation).toBe(1);
+  });
+
+  it('reports a lease held past leakDetectionMs once, with the acquire stack', async () => {
+    const { pool } = makePool({ max: 1, leakDetectionMs: 40 });
+    const leaks: PoolLeakInfo[] = [];
+    pool.on('leak', (info) => leaks.push(info));
+    const lease = await pool.acquire();
+    await waitFor(() => leaks.length === 1, 'leak report', 1000);
+    await delay(100);
+    expect(leaks).toHaveLength(1);
+    expect(leaks[0]!.poolName).toBe('db');
+    expect(leaks[0]!.heldMs).toBeGreaterThanOrEqual(40);
+    expect(leaks[0]!.stack).toContain('pool-maintenance.spec.ts');
+    expect(pool.metrics().leaks).toBe(1);
+    lease.release();
+  });
+
+  it('does no leak bookkeeping when leak detection is off', async () => {
+    const { pool } = makePool({ max: 1 });
+    const lease = await pool.acquire();
+    expect(lease.entry.acquireStack).toBeUndefined();
+    lease.release();
+  });
+});
