@@ -198,4 +198,32 @@ describe('connection creation', () => {
     expect(factory.createAttempts).toBeLessThanOrEqual(8);
     expect(factory.createAttempts).toBeGreaterThanOrEqual(4);
   });
+
+  it('with default options, serves again within 2 s after a multi-second outage ends', async () => {
+    const { pool, factory } = makePool({ acquireTimeoutMs: 500 });
+    await pool.start();
+    factory.failing = true;
+    (await pool.acquire()).destroy(); // the only connection dies with the outage
+    let healedAt = Infinity;
+    let recoveredAt = Infinity;
+    const stopAt = performance.now() + 6000;
+    const callers = Array.from({ length: 10 }, async () => {
+      while (performance.now() < stopAt && recoveredAt === Infinity) {
+        try {
+          const lease = await pool.acquire();
+          recoveredAt = Math.min(recoveredAt, performance.now());
+          lease.release();
+        } catch {
+          await delay(20);
+        }
+      }
+    });
+    await delay(3000);
+    expect(pool.metrics().circuit).not.toBe('closed');
+    factory.failing = false;
+    healedAt = performance.now();
+    await Promise.all(callers);
+    expect(recoveredAt - healedAt).toBeLessThan(2000);
+    expect(factory.createAttempts).toBeLessThanOrEqual(12); // ~1 per second once the circuit opened
+  });
 });
