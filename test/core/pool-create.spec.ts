@@ -204,7 +204,6 @@ describe('connection creation', () => {
     await pool.start();
     factory.failing = true;
     (await pool.acquire()).destroy(); // the only connection dies with the outage
-    let healedAt = Infinity;
     let recoveredAt = Infinity;
     const stopAt = performance.now() + 6000;
     const callers = Array.from({ length: 10 }, async () => {
@@ -221,7 +220,7 @@ describe('connection creation', () => {
     await delay(3000);
     expect(pool.metrics().circuit).not.toBe('closed');
     factory.failing = false;
-    healedAt = performance.now();
+    const healedAt = performance.now();
     await Promise.all(callers);
     expect(recoveredAt - healedAt).toBeLessThan(2000);
     expect(factory.createAttempts).toBeLessThanOrEqual(12); // ~1 per second once the circuit opened

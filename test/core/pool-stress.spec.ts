@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import { Pool, PoolError, type Lease } from '../../lib/core/index.js';
-import { delay, FakeFactory, waitFor, type FakeConnection } from '../support/fake-factory.js';
+import { delay, FakeFactory, tick, waitFor, type FakeConnection } from '../support/fake-factory.js';
 
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
@@ -83,6 +83,8 @@ async function runStress(seed: number, operations: number): Promise<void> {
       } catch (error) {
         if (!(error instanceof PoolError) && (error as Error).message !== 'aborted') throw error;
         if ((error as Error).name === 'PoolTimeoutError') timeouts++;
+        // Immediate rejections (circuit open, queue full) must not become a microtask spin that starves timers.
+        await tick();
         continue;
       }
       const id = lease.connection.id;
@@ -159,6 +161,7 @@ describe('randomized close under load', () => {
             else lease.release();
           } catch (error) {
             if (!(error instanceof PoolError)) throw error;
+            await tick(); // after close, acquire rejects at once: yield so close() can progress
           }
         }
       };
