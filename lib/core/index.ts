@@ -23,6 +23,7 @@ export {
   OptionReader,
   isPlainObject,
 } from './pool-options.js';
+export type { ResolvePoolOptionsSettings } from './pool-options.js';
 export type {
   PoolFactory,
   PoolOptions,
@@ -49,3 +50,4 @@ export type {
 export type { PoolMetrics, PoolState, PoolCircuitState, LatencySummary } from './pool-metrics.js';
 export { LatencyHistogram } from './latency-histogram.js';
 export { createBackoffDelay } from './create-backoff.js';
+export { coarseNow } from './coarse-clock.js';

@@ -74,8 +74,9 @@ export class PoolTimeoutError extends PoolError implements PoolTimeoutDetails {
   readonly max: number;
 
   constructor(poolName: string, details: PoolTimeoutDetails, options?: PoolErrorOptions) {
-    const causeText =
-      options?.cause instanceof Error ? `; last connection error: ${options.cause.message}` : '';
+    // Not `instanceof Error`: a driver's error may come from another realm (vm context, Jest's sandbox).
+    const causeMessage = (options?.cause as { message?: unknown } | undefined)?.message;
+    const causeText = typeof causeMessage === 'string' ? `; last connection error: ${causeMessage}` : '';
     super(
       poolName,
       `timed out after ${details.timeoutMs} ms waiting for a connection ` +

@@ -120,6 +120,18 @@ export class PoolEventEmitter<T> {
   }
 }
 
+/**
+ * Normalises a thrown value. Errors from another realm (vm contexts, Jest's sandbox) fail `instanceof
+ * Error` but are still errors: keep them as they are, `code` and `cause` included.
+ */
 export function toError(value: unknown): Error {
-  return value instanceof Error ? value : new Error(String(value));
+  if (value instanceof Error) return value;
+  if (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { message?: unknown }).message === 'string'
+  ) {
+    return value as Error;
+  }
+  return new Error(String(value));
 }

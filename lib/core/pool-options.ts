@@ -12,8 +12,12 @@ export interface PoolFactory<T> {
   destroy(connection: T): Promise<void>;
   /** Is this connection still usable (e.g. a ping)? Bounded by `validationTimeoutMs` through `signal`. */
   validate?(connection: T, signal: AbortSignal): Promise<boolean>;
-  /** Put a returned connection back into a clean state (e.g. ROLLBACK). A throw destroys the connection. */
-  reset?(connection: T): Promise<void>;
+  /**
+   * Put a returned connection back into a clean state (e.g. ROLLBACK). Return nothing (synchronously) when
+   * there is nothing to clean: the connection is then available again at once. A throw or rejection
+   * destroys the connection.
+   */
+  reset?(connection: T): Promise<void> | void;
   /** Did `error` (thrown while the connection was lent) leave the connection unusable? */
   isBroken?(connection: T, error: unknown): boolean;
 }
@@ -310,17 +314,30 @@ function editDistance(a: string, b: string): number {
   return row[b.length]!;
 }
 
+export interface ResolvePoolOptionsSettings {
+  /** Prefix for reported field names, e.g. `pool.` when the engine options sit under `pool`. */
+  fieldPrefix?: string;
+}
+
 /** Applies defaults and validates. Throws PoolConfigError naming the pool and the field. */
-export function resolvePoolOptions(input: unknown): ResolvedPoolOptions {
+export function resolvePoolOptions(
+  input: unknown,
+  settings?: ResolvePoolOptionsSettings,
+): ResolvedPoolOptions {
+  const prefix = settings?.fieldPrefix ?? '';
   if (!isPlainObject(input)) {
-    throw new PoolConfigError(DEFAULT_POOL_NAME, 'options', `must be an object (got ${describe(input)})`);
+    throw new PoolConfigError(
+      DEFAULT_POOL_NAME,
+      prefix || 'options',
+      `must be an object (got ${describe(input)})`,
+    );
   }
   const rawName = input['name'];
   if (rawName !== undefined && (typeof rawName !== 'string' || rawName.trim() === '')) {
     throw new PoolConfigError(String(rawName ?? DEFAULT_POOL_NAME), 'name', 'must be a non-empty string');
   }
   const name = (rawName as string | undefined) ?? DEFAULT_POOL_NAME;
-  const read = new OptionReader(name, input);
+  const read = new OptionReader(name, input, prefix);
   read.rejectUnknown(POOL_OPTION_KEYS);
 
   const factory = readFactory(read);
@@ -343,8 +360,8 @@ export function resolvePoolOptions(input: unknown): ResolvedPoolOptions {
   };
   retry?.rejectUnknown(['initialDelayMs', 'maxDelayMs', 'factor', 'jitter']);
   if (createRetry.maxDelayMs < createRetry.initialDelayMs) {
-    read.fail(
-      'createRetry.maxDelayMs',
+    retry!.fail(
+      'maxDelayMs',
       `must not be less than createRetry.initialDelayMs (${createRetry.maxDelayMs} < ${createRetry.initialDelayMs})`,
     );
   }

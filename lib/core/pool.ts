@@ -344,7 +344,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
       const signal = options?.signal;
       if (signal !== undefined && signal.aborted) return Promise.reject(signal.reason);
       const entry = this.lifo ? this.idle.pop()! : this.idle.shift()!;
-      if (!this.validateOnBorrow || coarseNow() - entry.lastUsedAt < this.bypassMs) {
+      if (!this.validateOnBorrow || (this.bypassMs > 0 && coarseNow() - entry.lastUsedAt < this.bypassMs)) {
         this.waitHistogram.recordZero();
         return Promise.resolve(this.lend(entry, stack));
       }
@@ -381,6 +381,25 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     }
   }
 
+  /**
+   * Tells the pool a connection broke on its own (e.g. the driver reported a dead socket): an idle one is
+   * destroyed at once (and `min` refilled), a lent or busy one when it comes back. Returns false for a
+   * connection the pool doesn't hold.
+   */
+  evict(connection: T, reason?: unknown): boolean {
+    for (const entry of this.connections) {
+      if (entry.connection !== connection) continue;
+      if (entry.state === 'idle') {
+        this.destroyEntry(entry, 'error', reason);
+        this.afterConnectionLost();
+      } else {
+        entry.evicted = true;
+      }
+      return true;
+    }
+    return false;
+  }
+
   /** @internal Called by Lease.release()/destroy(). */
   returnLease(lease: Lease<T>, destroy: boolean, reason: unknown): void {
     const entry = lease.entry;
@@ -389,11 +408,11 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     this.totals.released++;
     entry.acquireStack = undefined;
     if (this.listening('release')) this.emit('release', entry.connection);
-    if (destroy) {
+    if (destroy || entry.evicted) {
       this.destroyEntry(entry, 'error', reason);
       this.afterConnectionLost();
     } else if (this.returnWork) {
-      this.returnAsync(entry);
+      this.returnWithReset(entry);
     } else {
       this.putBack(entry, false);
     }
@@ -417,15 +436,39 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     }
   }
 
-  private returnAsync(entry: PooledConnection<T>): void {
+  /**
+   * Runs factory.reset (and testOnReturn). A reset that returns synchronously ("nothing to clean") puts the
+   * connection straight back; a promise, or testOnReturn, takes the async path.
+   */
+  private returnWithReset(entry: PooledConnection<T>): void {
+    const reset = this.factory.reset;
+    let pending: PromiseLike<void> | undefined;
+    if (reset !== undefined) {
+      try {
+        const outcome = reset.call(this.factory, entry.connection);
+        if (outcome !== undefined && typeof (outcome as PromiseLike<void>).then === 'function')
+          pending = outcome;
+      } catch (error) {
+        this.emit('error', toError(error), { phase: 'reset' });
+        this.destroyEntry(entry, 'error', error);
+        this.afterConnectionLost();
+        return;
+      }
+    }
+    if (pending === undefined && !this.options.testOnReturn) {
+      this.putBack(entry, false);
+      return;
+    }
     entry.state = 'returning';
-    this.track(this.runReturnWork(entry));
+    this.track(this.runReturnWork(entry, pending));
   }
 
-  private async runReturnWork(entry: PooledConnection<T>): Promise<void> {
-    const reset = this.factory.reset;
-    if (reset !== undefined) {
-      const error = await this.bounded(() => reset.call(this.factory, entry.connection), 'reset');
+  private async runReturnWork(
+    entry: PooledConnection<T>,
+    resetting: PromiseLike<void> | undefined,
+  ): Promise<void> {
+    if (resetting !== undefined) {
+      const error = await this.bounded(() => Promise.resolve(resetting), 'reset');
       if (error !== undefined) {
         this.emit('error', error, { phase: 'reset' });
         if (entry.state === 'returning') {
@@ -474,6 +517,11 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
    * just created or checked; otherwise, with a zero bypass window, it is validated first.
    */
   private makeAvailable(entry: PooledConnection<T>, validated: boolean): void {
+    if (entry.evicted) {
+      this.destroyEntry(entry, 'error');
+      this.afterConnectionLost();
+      return;
+    }
     const state = this.currentState;
     if (this.waiters.size > this.validatingForBorrow && (state === 'ready' || state === 'starting')) {
       if (!validated && this.validateOnBorrow && this.bypassMs === 0) {
@@ -493,7 +541,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     if (state !== 'ready' && state !== 'starting') return;
     while (this.waiters.size > this.validatingForBorrow && this.idle.length > 0) {
       const entry = this.lifo ? this.idle.pop()! : this.idle.shift()!;
-      if (this.validateOnBorrow && coarseNow() - entry.lastUsedAt >= this.bypassMs) {
+      if (this.validateOnBorrow && (this.bypassMs === 0 || coarseNow() - entry.lastUsedAt >= this.bypassMs)) {
         this.startBorrowValidation(entry);
       } else {
         this.serve(this.waiters.shift()!, entry);

@@ -27,6 +27,8 @@ export class PooledConnection<T> {
   /** Stack of the acquire() holding it; only kept when leak detection is on. */
   acquireStack: string | undefined = undefined;
   leakReported = false;
+  /** Reported broken (Pool.evict) while lent or busy: destroyed instead of made available again. */
+  evicted = false;
 
   constructor(
     readonly connection: T,

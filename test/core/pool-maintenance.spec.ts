@@ -185,4 +185,66 @@ describe('maintenance', () => {
     expect(lease.entry.acquireStack).toBeUndefined();
     lease.release();
   });
+
+  it('a synchronous reset that returns nothing puts the connection straight back', async () => {
+    const factory = new FakeFactory();
+    let resets = 0;
+    factory.reset = () => {
+      resets++;
+    };
+    const { pool } = makePool({ max: 1 }, factory);
+    const lease = await pool.acquire();
+    lease.release();
+    expect(pool.metrics()).toMatchObject({ idle: 1, active: 0 }); // synchronously, no async hop
+    expect(resets).toBe(1);
+  });
+
+  it('a synchronous reset that throws destroys the connection', async () => {
+    const factory = new FakeFactory();
+    factory.reset = () => {
+      throw new Error('still in a transaction');
+    };
+    const { pool } = makePool({ max: 1 }, factory);
+    const errors: string[] = [];
+    pool.on('error', (e, ctx) => errors.push(`${ctx.phase}:${e.message}`));
+    (await pool.acquire()).release();
+    expect(pool.metrics().size).toBe(0);
+    expect(errors).toEqual(['reset:still in a transaction']);
+  });
+
+  it('evict() destroys an idle connection at once and refills min', async () => {
+    const { pool, factory } = makePool({ min: 2, max: 2 });
+    await pool.start();
+    await waitFor(() => pool.metrics().idle === 2, 'min');
+    expect(pool.evict(factory.created[0]!, new Error('socket closed'))).toBe(true);
+    expect(pool.metrics().destroyed.error).toBe(1); // taken out synchronously
+    await tick();
+    expect(factory.created[0]!.destroyed).toBe(true);
+    await waitFor(() => pool.metrics().size === 2 && factory.created.length === 3, 'refill');
+    expect(pool.metrics().destroyed.error).toBe(1);
+    expect(pool.evict({ id: 99, destroyed: false, healthy: true, dirty: false })).toBe(false);
+  });
+
+  it('evict() on a lent connection destroys it when it comes back, never re-lending it', async () => {
+    const { pool } = makePool({ max: 1 });
+    const lease = await pool.acquire();
+    expect(pool.evict(lease.connection)).toBe(true);
+    expect(lease.connection.destroyed).toBe(false); // not taken from its borrower
+    lease.release();
+    const next = await pool.acquire();
+    expect(next.connection.id).toBe(2);
+    expect(lease.connection.destroyed).toBe(true);
+    next.release();
+  });
+
+  it('validationBypassMs 0 validates every borrow, even of a brand-new connection', async () => {
+    const { pool, factory } = makePool(
+      { max: 1, validationBypassMs: 0 },
+      new FakeFactory({ withValidate: true }),
+    );
+    await pool.start();
+    (await pool.acquire()).release();
+    (await pool.acquire()).release();
+    expect(factory.validations).toBe(2);
+  });
 });
