@@ -1,0 +1,30 @@
+/**
+ * The backend layer: `createPool()`, `registerBackend()`, the shared BackendPool, and the built-in backends.
+ * Driver types are imported with `import type` only: importing this module loads no driver.
+ */
+export { createPool, registerBackend, unregisterBackend, knownBackends } from './backend-registry.js';
+export type { BackendPoolTypes } from './backend-registry.js';
+export { BackendPool } from './backend-pool.js';
+export type { BackendPoolSnapshot } from './backend-pool.js';
+export type { BackendDefinition, BackendContext, BackendPoolInit } from './backend-definition.js';
+export { COMMON_OPTION_KEYS } from './backend-options.js';
+export type { BackendPoolOptions, ResolvedBackendOptions } from './backend-options.js';
+export { DEFAULT_HEALTH_TIMEOUT_MS } from './backend-health.js';
+export type { HealthCheckOptions, HealthCheckResult } from './backend-health.js';
+export { PoolDriverMissingError } from './pool-driver-missing-error.js';
+export { PoolQueryTimeoutError } from './pool-query-timeout-error.js';
+export { withQueryTimeout } from './query-timeout.js';
+export type { QueryTimeoutOptions } from './query-timeout.js';
+export { loadDriver, moduleExport } from './load-driver.js';
+export type { LoadDriverOptions } from './load-driver.js';
+export { Redactor, redactUri, redactUriCredentials, REDACTED } from './redaction.js';
+export { PostgresPool } from './postgres/postgres-pool.js';
+export { postgresBackend } from './postgres/postgres-backend.js';
+export type {
+  PostgresPoolOptions,
+  PostgresConnectionOptions,
+  TransactionOptions,
+  IsolationLevel,
+} from './postgres/postgres-options.js';
+export { transactionStatus } from './postgres/postgres-connection.js';
+export type { TransactionStatus } from './postgres/postgres-connection.js';

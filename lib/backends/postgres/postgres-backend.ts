@@ -1,0 +1,50 @@
+/**
+ * The `postgres` backend: the engine over one `pg.Client` per pooled connection (not pg.Pool). The driver
+ * is imported when the first pool starts, so `pg` stays an optional peer dependency.
+ */
+import type { Client } from 'pg';
+import { PoolError } from '../../core/index.js';
+import type { BackendDefinition } from '../backend-definition.js';
+import { loadDriver, moduleExport } from '../load-driver.js';
+import {
+  closeClient,
+  isClientBroken,
+  openClient,
+  pingClient,
+  resetClient,
+  type PgDriver,
+} from './postgres-connection.js';
+import { describePostgresTarget, POSTGRES_URI_SCHEMES, validatePostgresOptions } from './postgres-options.js';
+import { PostgresPool } from './postgres-pool.js';
+
+export const postgresBackend: BackendDefinition<Client, PgDriver> = {
+  driverPackage: 'pg',
+  uriSchemes: POSTGRES_URI_SCHEMES,
+  validateOptions: validatePostgresOptions,
+  describeTarget: describePostgresTarget,
+
+  async loadDriver(context): Promise<PgDriver> {
+    const namespace = await loadDriver({
+      poolName: context.poolName,
+      backend: context.backend,
+      packageName: 'pg',
+      importer: () => import('pg'),
+    });
+    const ClientClass = moduleExport(namespace, 'Client');
+    if (typeof ClientClass !== 'function') {
+      throw new PoolError(
+        context.poolName,
+        'the installed "pg" package has no Client class; pg 8 is required',
+      );
+    }
+    return { Client: ClientClass as PgDriver['Client'] };
+  },
+
+  connect: (signal, context) => openClient(signal, context),
+  close: (client) => closeClient(client),
+  ping: (client) => pingClient(client),
+  reset: (client) => resetClient(client),
+  isBroken: (client, error) => isClientBroken(client, error),
+  createPool: (init) => new PostgresPool(init),
+};
+Object.freeze(postgresBackend);
