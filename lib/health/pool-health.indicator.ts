@@ -1,0 +1,68 @@
+/**
+ * Terminus health indicator for the app's pools. Built on HealthIndicatorService (Terminus 11 and 12; the
+ * old HealthIndicator/HealthCheckError are gone in 12). It never throws (Terminus would answer 500) and
+ * never waits past its timeout: each check is the pool's own bounded checkHealth(), which really tries the
+ * server. Details are flat numbers and states, never a URI or a credential.
+ */
+import { Injectable } from '@nestjs/common';
+import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
+import { PoolManager } from '../nest/pool-manager.js';
+
+export interface PoolHealthCheckOptions {
+  /** Bound on the check (acquire + ping). Default 1000. */
+  timeoutMs?: number;
+}
+
+/** What `/health` shows for one pool (Terminus adds `status: 'up' | 'down'`). A type, not an interface, so it
+ * fits Terminus' index-signature data type. */
+export type PoolHealthDetails = {
+  latencyMs: number;
+  size: number;
+  active: number;
+  idle: number;
+  waiting: number;
+  max: number;
+  circuit: string;
+  error?: string;
+};
+
+@Injectable()
+export class PoolHealthIndicator {
+  constructor(
+    private readonly healthIndicatorService: HealthIndicatorService,
+    private readonly pools: PoolManager,
+  ) {}
+
+  /** Checks the pool registered as `name`; the result is keyed by that name. */
+  async isHealthy(name: string, options?: PoolHealthCheckOptions): Promise<HealthIndicatorResult> {
+    const indicator = this.healthIndicatorService.check(name);
+    try {
+      const pool = this.pools.get(name);
+      const result = await pool.checkHealth({ timeoutMs: options?.timeoutMs });
+      const m = result.metrics;
+      const details: PoolHealthDetails = {
+        latencyMs: result.latencyMs,
+        size: m.size,
+        active: m.active,
+        idle: m.idle,
+        waiting: m.waiting,
+        max: m.max,
+        circuit: m.circuit,
+      };
+      if (result.status === 'up') return indicator.up(details);
+      return indicator.down({ ...details, error: result.error ?? 'down' });
+    } catch (error) {
+      const message =
+        typeof (error as { message?: unknown })?.message === 'string'
+          ? (error as Error).message
+          : String(error);
+      return indicator.down({ error: message });
+    }
+  }
+
+  /** Checks every registered pool in parallel; one key per pool. */
+  async checkAll(options?: PoolHealthCheckOptions): Promise<HealthIndicatorResult> {
+    const results = await Promise.all(this.pools.names().map((name) => this.isHealthy(name, options)));
+    return Object.assign({}, ...results) as HealthIndicatorResult;
+  }
+}

@@ -1,0 +1,10 @@
+import { Module } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
+import { PoolHealthIndicator } from './pool-health.indicator.js';
+
+/**
+ * Provides PoolHealthIndicator. It imports TerminusModule itself because TerminusModule (which provides
+ * HealthIndicatorService) is not global; PoolManager comes from the global PoolManagerModule.
+ */
+@Module({ imports: [TerminusModule], providers: [PoolHealthIndicator], exports: [PoolHealthIndicator] })
+export class PoolHealthModule {}

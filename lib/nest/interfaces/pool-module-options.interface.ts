@@ -1,0 +1,34 @@
+import type { BackendPoolOptions } from '../../backends/index.js';
+import type { BackendPoolTypes } from '../../backends/backend-registry.js';
+
+/** What the module adds on top of createPool()'s options. */
+export interface PoolModuleLifecycleOptions {
+  /** Attempts to open the pool at bootstrap before giving up (config errors are never retried). Default 3. */
+  retryAttempts?: number;
+  /** Delay between those attempts. Default 1000. */
+  retryDelayMs?: number;
+  shutdown?: {
+    /** How long `beforeApplicationShutdown` waits for lent connections to come back. Default 10000. */
+    drainTimeoutMs?: number;
+    /** How long `onApplicationShutdown` waits before destroying connections still lent. Default 5000. */
+    closeTimeoutMs?: number;
+  };
+}
+
+/** The options of one backend, typed by its name (`backend: 'postgres'` → PostgresPoolOptions). */
+export type BackendOptionsOf<K> = K extends keyof BackendPoolTypes
+  ? BackendPoolTypes[K]['options']
+  : BackendPoolOptions;
+
+/**
+ * createPool()'s options plus the module's lifecycle options: `{ name, backend, uri, pool: { max }, ... }`.
+ * A union over the known backends, so `backend: 'postgres'` narrows the extras; any registered name works.
+ */
+export type PoolModuleOptions = (
+  | { [K in keyof BackendPoolTypes]: BackendPoolTypes[K]['options'] & { backend: K } }[keyof BackendPoolTypes]
+  | BackendPoolOptions
+) &
+  PoolModuleLifecycleOptions;
+
+/** What a forRootAsync() factory returns: the options without `name` (it is fixed by the call). */
+export type PoolModuleFactoryOptions = PoolModuleOptions & { name?: never };

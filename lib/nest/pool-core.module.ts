@@ -1,0 +1,116 @@
+/**
+ * One global module instance per forRoot()/forRootAsync() call (Nest keys dynamic modules by reference),
+ * each providing and exporting one pool under its string token. Like @nestjs/typeorm's TypeOrmCoreModule.
+ */
+import { Global, Module, type DynamicModule, type Provider } from '@nestjs/common';
+import { PoolConfigError } from '../core/index.js';
+import type { PoolModuleAsyncOptions, PoolModuleOptions, PoolOptionsFactory } from './interfaces/index.js';
+import { DEFAULT_POOL_NAME } from './pool.constants.js';
+import { PoolManager } from './pool-manager.js';
+import { PoolManagerModule } from './pool-manager.module.js';
+import { getPoolOptionsToken, getPoolToken } from './pool.utils.js';
+
+@Global()
+@Module({})
+export class PoolCoreModule {
+  static forRoot(options: PoolModuleOptions): DynamicModule {
+    const name = readName(options?.name);
+    const poolProvider: Provider = {
+      provide: getPoolToken(name),
+      inject: [PoolManager],
+      useFactory: (manager: PoolManager) => manager.openPool(name, options),
+    };
+    return {
+      module: PoolCoreModule,
+      imports: [PoolManagerModule],
+      providers: [poolProvider],
+      exports: [poolProvider],
+    };
+  }
+
+  static forRootAsync(options: PoolModuleAsyncOptions): DynamicModule {
+    const name = readName(options?.name);
+    const sources = [options.useFactory, options.useClass, options.useExisting].filter(
+      (s) => s !== undefined,
+    );
+    if (sources.length !== 1) {
+      throw new PoolConfigError(
+        name,
+        'forRootAsync',
+        `needs exactly one of useFactory, useClass or useExisting (got ${sources.length})`,
+      );
+    }
+    const optionsToken = getPoolOptionsToken(name);
+    const poolProvider: Provider = {
+      provide: getPoolToken(name),
+      inject: [PoolManager, optionsToken],
+      useFactory: (manager: PoolManager, factoryOptions: PoolModuleOptions) =>
+        manager.openPool(name, {
+          // Lifecycle options may be given on forRootAsync() itself or returned by the factory.
+          ...pickLifecycle(options),
+          ...checkFactoryResult(name, factoryOptions),
+        } as PoolModuleOptions),
+    };
+    return {
+      module: PoolCoreModule,
+      imports: [PoolManagerModule, ...(options.imports ?? [])],
+      providers: [
+        ...createOptionsProviders(name, optionsToken, options),
+        poolProvider,
+        ...(options.extraProviders ?? []),
+      ],
+      exports: [poolProvider],
+    };
+  }
+}
+
+function createOptionsProviders(name: string, token: string, options: PoolModuleAsyncOptions): Provider[] {
+  if (options.useFactory !== undefined) {
+    return [{ provide: token, useFactory: options.useFactory, inject: options.inject ?? [] }];
+  }
+  const factoryClass = (options.useClass ?? options.useExisting)!;
+  const providers: Provider[] = [
+    {
+      provide: token,
+      useFactory: (factory: PoolOptionsFactory) => factory.createPoolOptions(name),
+      inject: [factoryClass],
+    },
+  ];
+  if (options.useClass !== undefined)
+    providers.push({ provide: options.useClass, useClass: options.useClass });
+  return providers;
+}
+
+function pickLifecycle(options: PoolModuleAsyncOptions): Partial<PoolModuleOptions> {
+  const picked: Record<string, unknown> = {};
+  if (options.retryAttempts !== undefined) picked['retryAttempts'] = options.retryAttempts;
+  if (options.retryDelayMs !== undefined) picked['retryDelayMs'] = options.retryDelayMs;
+  if (options.shutdown !== undefined) picked['shutdown'] = options.shutdown;
+  return picked;
+}
+
+function checkFactoryResult(name: string, value: unknown): object {
+  if (typeof value !== 'object' || value === null) {
+    throw new PoolConfigError(name, 'useFactory', 'must return the pool options (an object)');
+  }
+  if (
+    'name' in value &&
+    (value as { name?: unknown }).name !== undefined &&
+    (value as { name?: unknown }).name !== name
+  ) {
+    throw new PoolConfigError(
+      name,
+      'name',
+      'is set by forRootAsync({ name }); the factory must not return a different one',
+    );
+  }
+  return value;
+}
+
+function readName(name: unknown): string {
+  if (name === undefined) return DEFAULT_POOL_NAME;
+  if (typeof name !== 'string' || name.trim() === '') {
+    throw new PoolConfigError(DEFAULT_POOL_NAME, 'name', 'must be a non-empty string');
+  }
+  return name;
+}

@@ -1,0 +1,243 @@
+/**
+ * PoolManager: the app's registry of named pools (one per application, provided by the global
+ * PoolManagerModule). It opens pools at bootstrap with retries, drains them in `beforeApplicationShutdown`
+ * and closes them in `onApplicationShutdown`, all in parallel, each bounded, never throwing.
+ *
+ * If one pool cannot be opened, bootstrap fails, and Nest then runs no shutdown hook at all: the manager
+ * closes every pool it already opened itself (and any still opening closes as soon as it is done), so a
+ * failed bootstrap leaves no sockets behind.
+ */
+import {
+  Injectable,
+  Logger,
+  type BeforeApplicationShutdown,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { PoolConfigError, PoolError, type PoolMetrics } from '../core/index.js';
+import {
+  createPool,
+  PoolDriverMissingError,
+  type BackendPool,
+  type BackendPoolOptions,
+  type HealthCheckOptions,
+  type HealthCheckResult,
+} from '../backends/index.js';
+import {
+  DEFAULT_SHUTDOWN_CLOSE_TIMEOUT_MS,
+  DEFAULT_SHUTDOWN_DRAIN_TIMEOUT_MS,
+  DEFAULT_RETRY_ATTEMPTS,
+  DEFAULT_RETRY_DELAY_MS,
+} from './pool.constants.js';
+import type { PoolModuleLifecycleOptions, PoolModuleOptions } from './interfaces/index.js';
+
+interface ManagedPool {
+  readonly pool: BackendPool<unknown>;
+  readonly drainTimeoutMs: number;
+  readonly closeTimeoutMs: number;
+}
+
+@Injectable()
+export class PoolManager implements BeforeApplicationShutdown, OnApplicationShutdown {
+  private readonly logger = new Logger('PoolModule');
+  private readonly pools = new Map<string, ManagedPool>();
+  /** Set once bootstrap failed: pools that finish opening afterwards close themselves. */
+  private aborted: Error | undefined;
+  private closing: Promise<void> | undefined;
+
+  /**
+   * Creates, registers and starts a pool (called by PoolModule's providers). Retries `start()` up to
+   * `retryAttempts` times, `retryDelayMs` apart; configuration errors and a missing driver fail at once.
+   */
+  async openPool(name: string, options: PoolModuleOptions): Promise<BackendPool<unknown>> {
+    const { lifecycle, poolOptions } = splitOptions(name, options);
+    if (this.pools.has(name)) {
+      const error = new PoolConfigError(
+        name,
+        'name',
+        `a pool named "${name}" is already registered; each PoolModule.forRoot()/forRootAsync() needs a unique name`,
+      );
+      await this.abort(error);
+      throw error;
+    }
+    let pool: BackendPool<unknown>;
+    try {
+      pool = createPool({ ...poolOptions, name });
+    } catch (error) {
+      await this.abort(error);
+      throw error;
+    }
+    this.pools.set(name, {
+      pool,
+      drainTimeoutMs: lifecycle.shutdown?.drainTimeoutMs ?? DEFAULT_SHUTDOWN_DRAIN_TIMEOUT_MS,
+      closeTimeoutMs: lifecycle.shutdown?.closeTimeoutMs ?? DEFAULT_SHUTDOWN_CLOSE_TIMEOUT_MS,
+    });
+    const attempts = lifecycle.retryAttempts ?? DEFAULT_RETRY_ATTEMPTS;
+    const delayMs = lifecycle.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS;
+    for (let attempt = 0; ; attempt++) {
+      if (this.aborted !== undefined) break;
+      try {
+        await pool.start();
+        break;
+      } catch (error) {
+        const fatal = error instanceof PoolConfigError || error instanceof PoolDriverMissingError;
+        if (fatal || attempt >= attempts) {
+          await this.abort(error);
+          throw error;
+        }
+        this.logger.warn(
+          `Pool "${name}": could not open (${messageOf(error)}); retrying (${attempt + 1}/${attempts}) in ${delayMs} ms`,
+        );
+        await sleep(delayMs);
+      }
+    }
+    if (this.aborted !== undefined) {
+      await pool.close();
+      throw new PoolError(name, `not opened: application bootstrap failed (${messageOf(this.aborted)})`, {
+        cause: this.aborted,
+      });
+    }
+    this.logger.log(`Pool "${name}" (${pool.backend}) is ready`);
+    return pool;
+  }
+
+  /** The pool registered under `name`; throws naming the registered ones if there is none. */
+  get<P extends BackendPool<unknown> = BackendPool<unknown>>(name: string): P {
+    const managed = this.pools.get(name);
+    if (managed === undefined) {
+      const known = [...this.pools.keys()].map((n) => `"${n}"`).join(', ') || 'none';
+      throw new PoolError(
+        name,
+        `no pool with this name is registered (registered: ${known}); add PoolModule.forRoot({ name: '${name}', ... })`,
+      );
+    }
+    return managed.pool as P;
+  }
+
+  has(name: string): boolean {
+    return this.pools.has(name);
+  }
+
+  names(): string[] {
+    return [...this.pools.keys()];
+  }
+
+  /** Every pool's metrics, keyed by name. */
+  metrics(): Record<string, PoolMetrics> {
+    const result: Record<string, PoolMetrics> = {};
+    for (const [name, { pool }] of this.pools) result[name] = pool.metrics();
+    return result;
+  }
+
+  /** Checks every pool in parallel (each bounded by `timeoutMs`), keyed by name. */
+  async checkHealth(options?: HealthCheckOptions): Promise<Record<string, HealthCheckResult>> {
+    const entries = await Promise.all(
+      [...this.pools].map(async ([name, { pool }]) => [name, await pool.checkHealth(options)] as const),
+    );
+    return Object.fromEntries(entries);
+  }
+
+  /** Drains every pool in parallel, each bounded by its `shutdown.drainTimeoutMs`. Never throws. */
+  async drainAll(): Promise<void> {
+    await Promise.all(
+      [...this.pools].map(async ([name, { pool, drainTimeoutMs }]) => {
+        try {
+          const result = await pool.drain({ timeoutMs: drainTimeoutMs });
+          if (!result.drained) {
+            this.logger.warn(
+              `Pool "${name}": ${result.active} connection(s) still lent after ${drainTimeoutMs} ms`,
+            );
+          }
+        } catch (error) {
+          this.logger.error(`Pool "${name}": drain failed: ${messageOf(error)}`);
+        }
+      }),
+    );
+  }
+
+  /** Closes every pool in parallel, each bounded by its `shutdown.closeTimeoutMs`. Idempotent, never throws. */
+  closeAll(): Promise<void> {
+    this.closing ??= Promise.all(
+      [...this.pools].map(async ([name, { pool, closeTimeoutMs }]) => {
+        try {
+          await pool.close({ timeoutMs: closeTimeoutMs });
+        } catch (error) {
+          this.logger.error(`Pool "${name}": close failed: ${messageOf(error)}`);
+        }
+      }),
+    ).then(() => undefined);
+    return this.closing;
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.drainAll();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.closeAll();
+  }
+
+  /** Bootstrap failed: close what is open now; pools still opening close when they finish. */
+  private async abort(error: unknown): Promise<void> {
+    this.aborted ??= error instanceof Error ? error : new Error(String(error));
+    await this.closeAll();
+    this.closing = undefined; // a pool registered later is closed by its own openPool()
+  }
+}
+
+function splitOptions(
+  name: string,
+  options: PoolModuleOptions,
+): { lifecycle: PoolModuleLifecycleOptions; poolOptions: BackendPoolOptions } {
+  if (typeof options !== 'object' || options === null) {
+    throw new PoolConfigError(name, 'options', 'must be an object (the pool options)');
+  }
+  const { retryAttempts, retryDelayMs, shutdown, ...poolOptions } = options as PoolModuleOptions &
+    PoolModuleLifecycleOptions;
+  const check = (field: string, value: unknown, integer: boolean): void => {
+    if (value === undefined) return;
+    if (
+      typeof value !== 'number' ||
+      !(value >= 0) ||
+      !Number.isFinite(value) ||
+      (integer && !Number.isInteger(value))
+    ) {
+      throw new PoolConfigError(
+        name,
+        field,
+        `must be a non-negative ${integer ? 'whole ' : ''}number (got ${String(value)})`,
+      );
+    }
+  };
+  check('retryAttempts', retryAttempts, true);
+  check('retryDelayMs', retryDelayMs, false);
+  if (shutdown !== undefined) {
+    if (typeof shutdown !== 'object' || shutdown === null) {
+      throw new PoolConfigError(name, 'shutdown', 'must be an object');
+    }
+    for (const key of Object.keys(shutdown)) {
+      if (key !== 'drainTimeoutMs' && key !== 'closeTimeoutMs') {
+        throw new PoolConfigError(
+          name,
+          `shutdown.${key}`,
+          'unknown option; known: drainTimeoutMs, closeTimeoutMs',
+        );
+      }
+    }
+    check('shutdown.drainTimeoutMs', shutdown.drainTimeoutMs, false);
+    check('shutdown.closeTimeoutMs', shutdown.closeTimeoutMs, false);
+  }
+  return {
+    lifecycle: { retryAttempts, retryDelayMs, shutdown },
+    poolOptions: poolOptions as BackendPoolOptions,
+  };
+}
+
+function messageOf(error: unknown): string {
+  return typeof (error as { message?: unknown })?.message === 'string'
+    ? (error as Error).message
+    : String(error);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
