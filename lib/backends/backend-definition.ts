@@ -4,6 +4,7 @@
  * `registerBackend()` takes the same shape, so a user's backend goes through the same public path, option
  * validation, redaction, query timeouts and health checks included.
  */
+import type { PoolEngineOptions } from '../core/index.js';
 import type { BackendPool } from './backend-pool.js';
 import type { ResolvedBackendOptions } from './backend-options.js';
 import type { Redactor } from './redaction.js';
@@ -42,6 +43,11 @@ export interface BackendDefinition<TConnection = unknown, TDriver = unknown> {
   readonly optionKeys?: readonly string[];
   /** When true (the default), the user must give `uri` or `connection`. */
   readonly requiresTarget?: boolean;
+  /**
+   * Engine option defaults for this backend, under the user's `pool` options (e.g. `validateOnBorrow: false`
+   * when a "connection" is a lease over a driver that checks its own sockets).
+   */
+  readonly poolDefaults?: Readonly<PoolEngineOptions>;
 
   /**
    * Synchronous checks of `connection` and the extras, run by createPool(). Report a problem with

@@ -10,6 +10,7 @@ import {
   PoolConfigError,
   type PoolEngineOptions,
 } from '../core/index.js';
+import { parseUri } from './redaction.js';
 
 export interface BackendPoolOptions<TConnectionOptions extends object = Record<string, unknown>> {
   /** Names the pool in errors, events, metrics and logs. Default 'default'. */
@@ -167,10 +168,9 @@ function readUri(
       `must be a URI string like ${expected} (got ${describeType(value)})`,
     );
   }
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
+  // parseUri also takes the multi-host form (mongodb://a:27017,b:27017/db) that `new URL()` rejects.
+  const url = parseUri(value)?.url;
+  if (url === undefined) {
     throw new PoolConfigError(poolName, 'uri', `is not a valid URI (expected ${expected})`);
   }
   const scheme = url.protocol.slice(0, -1);

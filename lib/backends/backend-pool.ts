@@ -81,7 +81,12 @@ export class BackendPool<TConnection = unknown> implements AsyncDisposable {
     );
     if (definition.loadDriver === undefined) this.#driver = { value: undefined };
     this.#context = this.#createContext(options);
-    const engineOptions = { ...options.pool, name: options.name, factory: this.#createFactory() };
+    const engineOptions = {
+      ...definition.poolDefaults,
+      ...options.pool,
+      name: options.name,
+      factory: this.#createFactory(),
+    };
     // Validate first with the `pool.` prefix so errors name the field the way the user wrote it (`pool.min`).
     resolvePoolOptions(engineOptions, { fieldPrefix: 'pool.' });
     this.#engine = new Pool<TConnection>(engineOptions);

@@ -17,6 +17,12 @@ import { BackendPool } from './backend-pool.js';
 import { postgresBackend } from './postgres/postgres-backend.js';
 import type { PostgresPool } from './postgres/postgres-pool.js';
 import type { PostgresPoolOptions } from './postgres/postgres-options.js';
+import { mongodbBackend } from './mongodb/mongodb-backend.js';
+import type { MongoPool } from './mongodb/mongodb-pool.js';
+import type { MongoPoolOptions } from './mongodb/mongodb-options.js';
+import { redisBackend } from './redis/redis-backend.js';
+import type { RedisPool } from './redis/redis-pool.js';
+import type { RedisPoolOptions } from './redis/redis-options.js';
 
 /**
  * Backend name → its options and pool type, so `createPool({ backend: 'postgres', ... })` is typed as a
@@ -24,12 +30,16 @@ import type { PostgresPoolOptions } from './postgres/postgres-options.js';
  */
 export interface BackendPoolTypes {
   postgres: { options: PostgresPoolOptions; pool: PostgresPool };
+  mongodb: { options: MongoPoolOptions; pool: MongoPool };
+  redis: { options: RedisPoolOptions; pool: RedisPool };
 }
 
 type AnyDefinition = BackendDefinition<unknown, unknown>;
 
 const BUILT_IN: ReadonlyMap<string, AnyDefinition> = new Map<string, AnyDefinition>([
   ['postgres', postgresBackend as AnyDefinition],
+  ['mongodb', mongodbBackend as AnyDefinition],
+  ['redis', redisBackend as AnyDefinition],
 ]);
 
 const registered = new Map<string, AnyDefinition>();

@@ -13,11 +13,12 @@ export { DEFAULT_HEALTH_TIMEOUT_MS } from './backend-health.js';
 export type { HealthCheckOptions, HealthCheckResult } from './backend-health.js';
 export { PoolDriverMissingError } from './pool-driver-missing-error.js';
 export { PoolQueryTimeoutError } from './pool-query-timeout-error.js';
+export { PoolUnsupportedError } from './pool-unsupported-error.js';
 export { withQueryTimeout } from './query-timeout.js';
 export type { QueryTimeoutOptions } from './query-timeout.js';
 export { loadDriver, moduleExport } from './load-driver.js';
 export type { LoadDriverOptions } from './load-driver.js';
-export { Redactor, redactUri, redactUriCredentials, REDACTED } from './redaction.js';
+export { Redactor, redactUri, redactUriCredentials, parseUri, REDACTED } from './redaction.js';
 export { PostgresPool } from './postgres/postgres-pool.js';
 export { postgresBackend } from './postgres/postgres-backend.js';
 export type {
@@ -28,3 +29,17 @@ export type {
 } from './postgres/postgres-options.js';
 export { transactionStatus } from './postgres/postgres-connection.js';
 export type { TransactionStatus } from './postgres/postgres-connection.js';
+export { MongoPool } from './mongodb/mongodb-pool.js';
+export type { MongoPoolMetrics } from './mongodb/mongodb-pool.js';
+export { mongodbBackend } from './mongodb/mongodb-backend.js';
+export type { MongoDriverMetrics } from './mongodb/mongodb-client.js';
+export type {
+  MongoPoolOptions,
+  MongoConnectionOptions,
+  MongoTransactionOptions,
+} from './mongodb/mongodb-options.js';
+export { RedisPool } from './redis/redis-pool.js';
+export type { RedisPoolMetrics } from './redis/redis-pool.js';
+export { redisBackend } from './redis/redis-backend.js';
+export type { RedisPoolOptions, RedisConnectionOptions } from './redis/redis-options.js';
+export type { SharedClientMetrics } from './redis/redis-shared.js';

@@ -44,28 +44,48 @@ export function redactUriCredentials(text: string): string {
  * never echoed, since we cannot tell where its password is.
  */
 export function redactUri(uri: string): string {
-  let url: URL;
-  try {
-    url = new URL(uri);
-  } catch {
-    return '<invalid URI>';
-  }
+  const parsed = parseUri(uri);
+  if (parsed === undefined) return '<invalid URI>';
+  const { url, hosts } = parsed;
   if (url.password !== '') url.password = REDACTED;
   for (const key of [...url.searchParams.keys()]) {
     if (SECRET_QUERY_PARAM.test(key)) url.searchParams.set(key, REDACTED);
   }
-  return url.toString();
+  const text = url.toString();
+  return hosts === undefined ? text : text.replace(MULTI_HOST_PLACEHOLDER, hosts);
+}
+
+/** Stands in for a multi-host list while the rest of the URI is parsed (see parseUri). */
+const MULTI_HOST_PLACEHOLDER = 'multi-host.invalid';
+
+/** `scheme://[userinfo@]host1:port1,host2:port2[/path][?query]`: a host list WHATWG URL cannot parse. */
+const MULTI_HOST_URI = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*@)?([^/?#@]*,[^/?#@]*)([/?#].*)?$/is;
+
+/**
+ * Parses a URI, including the multi-host form MongoDB (`mongodb://a:27017,b:27017/db`) and libpq accept,
+ * which `new URL()` rejects when the hosts carry ports. For such a URI, `url`'s host is a placeholder and
+ * `hosts` is the list as written; userinfo, path and query parse as usual. undefined when malformed.
+ */
+export function parseUri(uri: string): { url: URL; hosts?: string } | undefined {
+  try {
+    return { url: new URL(uri) };
+  } catch {
+    const match = MULTI_HOST_URI.exec(uri);
+    if (match === null) return undefined;
+    const [, scheme, userinfo = '', hosts, rest = ''] = match;
+    try {
+      return { url: new URL(`${scheme}${userinfo}${MULTI_HOST_PLACEHOLDER}${rest}`), hosts };
+    } catch {
+      return undefined;
+    }
+  }
 }
 
 /** The secrets inside a URI: its password (decoded and as written) and secret query parameters. */
 export function secretsOfUri(uri: string | undefined): string[] {
   if (uri === undefined) return [];
-  let url: URL;
-  try {
-    url = new URL(uri);
-  } catch {
-    return [];
-  }
+  const url = parseUri(uri)?.url;
+  if (url === undefined) return [];
   const secrets: string[] = [];
   if (url.password !== '') secrets.push(url.password, safeDecode(url.password));
   for (const [key, value] of url.searchParams) {

@@ -195,7 +195,7 @@ describe('a registered backend', () => {
     );
     expect(() => linePool({ pool: { min: 3, max: 1 } })).toThrow(/invalid option "pool.min"/);
     expect(() => createPool({ name: 'x', backend: 'nope', uri: 'line://h:1' })).toThrow(
-      /unknown backend "nope"; known backends: "postgres", "line"/,
+      /unknown backend "nope"; known backends: "postgres", "mongodb", "redis", "line"/,
     );
   });
 

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -28,6 +28,12 @@ beforeAll(() => {
     });
     writeFileSync(join(dir, out, 'package.json'), JSON.stringify({ type }));
   }
+  // Everything the package needs (Nest, rxjs, ...) resolves as in an app; only the driver is missing.
+  mkdirSync(join(dir, 'node_modules'));
+  for (const entry of readdirSync(join(root, 'node_modules'))) {
+    if (entry === 'pg' || entry === '.bin') continue;
+    symlinkSync(join(root, 'node_modules', entry), join(dir, 'node_modules', entry));
+  }
 }, 120_000);
 
 afterAll(() => {
@@ -37,7 +43,8 @@ afterAll(() => {
 /** What the child prints: whether import worked, then start()'s rejection. */
 const probe = `
   const pool = m.createPool({ name: 'users', backend: 'postgres', uri: 'postgres://app:Pa55-nodriver@127.0.0.1:1/x' });
-  const loaded = Object.keys(typeof require === 'function' ? require.cache : {}).filter((p) => p.includes('node_modules'));
+  const drivers = ['/node_modules/pg/', '/node_modules/ioredis/', '/node_modules/mongodb/'];
+  const loaded = Object.keys(typeof require === 'function' ? require.cache : {}).filter((p) => drivers.some((d) => p.includes(d)));
   pool.start().then(
     () => console.log(JSON.stringify({ started: true })),
     (e) => console.log(JSON.stringify({

@@ -41,7 +41,7 @@ describe('createPool() option errors', () => {
     const error = configError({ name: 'users', backend: 'mysql', uri: 'mysql://x@localhost/db' });
     expect(error).toMatchObject({ poolName: 'users', field: 'backend' });
     expect(error.message).toBe(
-      'Pool "users": invalid option "backend": unknown backend "mysql"; known backends: "postgres" ' +
+      'Pool "users": invalid option "backend": unknown backend "mysql"; known backends: "postgres", "mongodb", "redis" ' +
         '(add your own with registerBackend())',
     );
   });

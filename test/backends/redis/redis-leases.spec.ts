@@ -1,0 +1,285 @@
+/**
+ * RedisPool's two ways in: `shared` (one multiplexed client, stateless commands) and leases (`use`,
+ * `acquire`) that come back clean: DISCARD, UNWATCH, SELECT back, unsubscribed, or destroyed.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Redis } from 'ioredis';
+import { createPool, PoolError, type RedisPool } from '../../../lib/index.js';
+import {
+  adminClient,
+  clientsNamed,
+  countClients,
+  KEY_PREFIX,
+  redisUrl,
+  sampleMax,
+  TEST_DB,
+  uniqueName,
+  waitUntil,
+} from './redis-test-support.js';
+
+let admin: Redis;
+
+beforeAll(async () => {
+  admin = await adminClient();
+});
+
+afterAll(async () => {
+  const keys = await admin.keys(`${KEY_PREFIX}*`);
+  if (keys.length > 0) await admin.del(...keys);
+  admin.disconnect();
+});
+
+function poolFor(
+  name: string,
+  pool: Record<string, unknown> = {},
+  extra: Record<string, unknown> = {},
+): RedisPool {
+  return createPool({
+    name,
+    backend: 'redis',
+    uri: redisUrl(),
+    connection: { connectionName: name },
+    pool: { max: 3, ...pool },
+    ...extra,
+  });
+}
+
+const key = (name: string): string => `${KEY_PREFIX}${name}`;
+
+describe('shared client', () => {
+  it('serves stateless commands on one connection, in the URI database', async () => {
+    const name = uniqueName('shared');
+    const pool = poolFor(name);
+    await pool.start();
+    try {
+      await pool.shared.set(key('a'), 'one');
+      expect(await pool.shared.get(key('a'))).toBe('one');
+      expect(await admin.get(key('a'))).toBe('one'); // the admin client is on TEST_DB too
+      expect(pool.shared).toBe(pool.shared);
+      const [set, get] = (await pool.shared.multi().set(key('b'), '2').get(key('b')).exec())!;
+      expect([set![1], get![1]]).toEqual(['OK', '2']);
+      const clients = await clientsNamed(admin, name);
+      // start(): the shared client and one warm lease.
+      expect(clients).toHaveLength(2);
+      expect(clients.every((c) => c.db === TEST_DB)).toBe(true);
+      expect(pool.metrics()).toMatchObject({ max: 2, shared: { state: 'ready', created: 1, failures: 0 } });
+    } finally {
+      await pool.close();
+    }
+    await waitUntil(async () => (await countClients(admin, name)) === 0, 'connections to close');
+    expect(() => pool.shared).toThrow(/closed/);
+  });
+
+  it('refuses stateful commands with a hint to use a lease', async () => {
+    const pool = poolFor(uniqueName('refuse'));
+    await pool.start();
+    try {
+      for (const attempt of [
+        () => pool.shared.watch(key('w')),
+        () => pool.shared.select(3),
+        () => pool.shared.subscribe('chan'),
+        () => pool.shared.blpop(key('list'), 1),
+        () => pool.shared.multi({ pipeline: false }),
+        () => pool.shared.client('SETNAME', 'other'),
+      ]) {
+        const error = await Promise.resolve()
+          .then(attempt)
+          .catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(PoolError);
+        expect((error as Error).message).toMatch(/not allowed on pool\.shared.*pool\.use\(\)/);
+      }
+      expect(await pool.shared.ping()).toBe('PONG');
+      expect(pool.shared.condition?.select).toBe(TEST_DB);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('is created lazily with startup: lazy, and never together with more than max connections', async () => {
+    const name = uniqueName('lazy');
+    const pool = poolFor(name, { startup: 'lazy', max: 3 });
+    await pool.start();
+    try {
+      expect(pool.metrics().shared.state).toBe('idle');
+      expect(await countClients(admin, name)).toBe(0);
+      const peak = sampleMax(() => countClients(admin, name), 5);
+      const results = await Promise.all(
+        Array.from({ length: 30 }, (_, i) =>
+          i % 2 === 0
+            ? pool.shared.incr(key('lazy'))
+            : pool.use(async (redis) => {
+                await redis.set(key(`lazy-${i}`), i);
+                return Number(await redis.get(key(`lazy-${i}`)));
+              }),
+        ),
+      );
+      expect(results.filter((_, i) => i % 2 === 1)).toEqual(Array.from({ length: 15 }, (_, i) => 2 * i + 1));
+      expect(await peak.stop()).toBeLessThanOrEqual(3);
+      expect(pool.metrics()).toMatchObject({ max: 2, active: 0, shared: { state: 'ready', created: 1 } });
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('max is the whole budget: shared + leases never exceed it; shared: false gives leases all of it', async () => {
+    const name = uniqueName('budget');
+    const pool = poolFor(name, { max: 1 }, { shared: false });
+    await pool.start();
+    try {
+      expect(pool.metrics()).toMatchObject({ max: 1, shared: { state: 'disabled' } });
+      expect(() => pool.shared).toThrow(/disabled/);
+      expect(await pool.use((redis) => redis.ping())).toBe('PONG');
+      expect(await countClients(admin, name)).toBe(1);
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
+describe('leases come back clean', () => {
+  it('the common case resets synchronously: the same connection is lent again at once', async () => {
+    const pool = poolFor(uniqueName('sync'), { max: 2 });
+    await pool.start();
+    try {
+      const first = await pool.acquire();
+      const client = first.connection;
+      await client.set(key('s'), '1');
+      first.release();
+      // Lent again in the same tick: a reset that returned a promise would not have made it idle yet.
+      const second = await pool.acquire();
+      expect(second.connection).toBe(client);
+      second.release();
+      expect(pool.metrics().destroyed.total).toBe(0);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('WATCH + MULTI/EXEC through use(); a lease left in MULTI is DISCARDed, WATCH is UNWATCHed', async () => {
+    const pool = poolFor(uniqueName('multi'), { max: 2 });
+    await pool.start();
+    try {
+      await pool.use(async (redis) => {
+        await redis.watch(key('k'));
+        const result = await redis.multi().set(key('k'), 1).exec();
+        expect(result).toEqual([[null, 'OK']]);
+      });
+      let leaked: Redis | undefined;
+      await pool.use(async (redis) => {
+        leaked = redis;
+        await redis.watch(key('k'));
+        expect(await redis.multi({ pipeline: false })).toBe('OK');
+        expect(await redis.set(key('k'), 'never')).toBe('QUEUED');
+      });
+      // The same connection is lent back, clean: not in MULTI (a SET answers OK, not QUEUED), nothing watched.
+      await pool.use(async (redis) => {
+        expect(redis).toBe(leaked);
+        expect(await redis.set(key('k'), 'after')).toBe('OK');
+        await admin.set(key('k'), 'changed-by-other');
+        // If the WATCH had survived, this EXEC would abort (null).
+        expect(await redis.multi().get(key('k')).exec()).toEqual([[null, 'changed-by-other']]);
+      });
+      expect(await admin.get(key('k'))).toBe('changed-by-other');
+      expect(pool.metrics().destroyed.total).toBe(0);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('SELECT is reset to the configured database', async () => {
+    const pool = poolFor(uniqueName('select'), { max: 2 });
+    await pool.start();
+    try {
+      let client: Redis | undefined;
+      await pool.use(async (redis) => {
+        client = redis;
+        await redis.select(TEST_DB + 1);
+      });
+      await pool.use(async (redis) => {
+        expect(redis).toBe(client);
+        await redis.set(key('db'), 'here');
+      });
+      expect(await admin.get(key('db'))).toBe('here');
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('a subscribed lease is unsubscribed and its message listeners dropped', async () => {
+    const name = uniqueName('sub');
+    const pool = poolFor(name, { max: 2 });
+    await pool.start();
+    try {
+      const heard: string[] = [];
+      let client: Redis | undefined;
+      await pool.use(async (redis) => {
+        client = redis;
+        redis.on('message', (_channel: string, message: string) => heard.push(message));
+        await redis.subscribe(key('chan'));
+        await admin.publish(key('chan'), 'one');
+        await waitUntil(() => heard.length === 1, 'the message');
+      });
+      await pool.use(async (redis) => {
+        expect(redis).toBe(client);
+        expect(redis.condition?.subscriber).toBe(false);
+        expect(redis.listenerCount('message')).toBe(0);
+        expect(await admin.publish(key('chan'), 'two')).toBe(0);
+        expect(await redis.ping()).toBe('PONG');
+      });
+      expect(heard).toEqual(['one']);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('a lease released with a blocking command in flight, or after CLIENT TRACKING, is destroyed', async () => {
+    const name = uniqueName('inflight');
+    const pool = poolFor(name, { max: 2 });
+    await pool.start();
+    try {
+      const lease = await pool.acquire();
+      const blocked = lease.connection.blpop(key('nothing'), 5).catch((e: unknown) => e);
+      lease.release();
+      await waitUntil(() => pool.metrics().destroyed.total === 1, 'the busy lease to be destroyed');
+      expect(await blocked).toBeInstanceOf(Error);
+
+      await pool.use((redis) => redis.client('TRACKING', 'ON'));
+      await waitUntil(() => pool.metrics().destroyed.total === 2, 'the tainted lease to be destroyed');
+      expect(await pool.use((redis) => redis.ping())).toBe('PONG');
+      await waitUntil(async () => (await countClients(admin, name)) <= 2, 'the destroyed ones to go');
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('blocking commands work on a lease, within queryTimeoutMs plus their own timeout', async () => {
+    const pool = poolFor(uniqueName('block'), { max: 2 }, { queryTimeoutMs: 300 });
+    await pool.start();
+    try {
+      const started = Date.now();
+      expect(await pool.use((redis) => redis.blpop(key('empty'), 0.5))).toBeNull();
+      expect(Date.now() - started).toBeGreaterThanOrEqual(450);
+      const waiting = pool.use((redis) => redis.blpop(key('list'), 2));
+      await pool.shared.rpush(key('list'), 'x');
+      expect(await waiting).toEqual([key('list'), 'x']);
+      expect(pool.metrics().destroyed.total).toBe(0);
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
+describe('health', () => {
+  it('checkHealth pings a lease within the timeout', async () => {
+    const pool = poolFor(uniqueName('health'));
+    await pool.start();
+    try {
+      const health = await pool.checkHealth({ timeoutMs: 1000 });
+      expect(health).toMatchObject({ status: 'up', metrics: { name: pool.name } });
+      expect(health.latencyMs).toBeLessThan(1000);
+    } finally {
+      await pool.close();
+    }
+    expect(await pool.checkHealth({ timeoutMs: 200 })).toMatchObject({ status: 'down' });
+  });
+});
