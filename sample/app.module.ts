@@ -1,0 +1,49 @@
+import { Module } from '@nestjs/common';
+import { ConfigModule, ConfigService } from '@nestjs/config';
+import { TerminusModule } from '@nestjs/terminus';
+import { PoolModule } from 'nestjs-pool';
+import { PoolHealthModule } from 'nestjs-pool/health';
+import { EventsModule } from './events/events.module.js';
+import { HealthController } from './health/health.controller.js';
+import { UsersModule } from './users/users.module.js';
+
+const env = (name: string, fallback: string): string => process.env[name] ?? fallback;
+
+@Module({
+  imports: [
+    ConfigModule.forRoot({ isGlobal: true }),
+    // PostgreSQL, configured inline.
+    PoolModule.forRoot({
+      name: 'users',
+      backend: 'postgres',
+      uri: env('DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/test?application_name=nestjs-pool-sample'),
+      queryTimeoutMs: 5_000,
+      // A connection attempt into a black hole gives up after 2 s, so the pool recovers quickly after one.
+      pool: { min: 1, max: 10, createTimeoutMs: 2_000 },
+    }),
+    // Redis, configured from ConfigService (e.g. REDIS_URL in the environment or a .env file).
+    PoolModule.forRootAsync({
+      name: 'cache',
+      imports: [ConfigModule],
+      inject: [ConfigService],
+      useFactory: (config: ConfigService) => ({
+        backend: 'redis',
+        uri: config.get<string>('REDIS_URL') ?? 'redis://127.0.0.1:6379/0',
+        queryTimeoutMs: 1_000,
+      }),
+    }),
+    // MongoDB (or FerretDB), for an event log.
+    PoolModule.forRoot({
+      name: 'events',
+      backend: 'mongodb',
+      uri: env('MONGODB_URI', 'mongodb://127.0.0.1:27017/nestjs_pool_sample'),
+      pool: { max: 5 },
+    }),
+    TerminusModule,
+    PoolHealthModule,
+    UsersModule,
+    EventsModule,
+  ],
+  controllers: [HealthController],
+})
+export class AppModule {}
