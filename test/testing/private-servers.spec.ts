@@ -42,6 +42,8 @@ describe('private servers', () => {
     expect(await redisPing(redis.port)).toBe('+PONG');
 
     redis.signal('SIGSTOP'); // frozen: connections stay open but nothing answers
+    // signal() is relayed by the supervisor shell, so it lands a moment later: give it time before probing.
+    await new Promise((resolve) => setTimeout(resolve, 300));
     expect(await redisPing(redis.port)).toBeUndefined(); // redisPing gives up after 1 s
     redis.signal('SIGCONT');
     expect(await redisPing(redis.port)).toBe('+PONG');
