@@ -1,23 +1,9 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
-import {
-  Lease,
-  Pool,
-  PoolClosedError,
-  PoolQueueFullError,
-  PoolTimeoutError,
-  type PoolOptions,
-} from '../../lib/core/index.js';
+import { describe, expect, it } from '@jest/globals';
+import { Lease, PoolClosedError, PoolQueueFullError, PoolTimeoutError } from '../../lib/core/index.js';
 import { delay, FakeFactory, tick, type FakeConnection } from '../support/fake-factory.js';
+import { usePoolHarness } from '../support/pool-harness.js';
 
-const pools: Pool<FakeConnection>[] = [];
-function makePool(options: Partial<PoolOptions<FakeConnection>> = {}, factory = new FakeFactory()) {
-  const pool = new Pool<FakeConnection>({ name: 'test', factory, ...options });
-  pools.push(pool);
-  return { pool, factory };
-}
-afterEach(async () => {
-  await Promise.all(pools.splice(0).map((p) => p.close()));
-});
+const makePool = usePoolHarness('test');
 
 describe('acquire and release', () => {
   it('lends a connection through a lease and takes it back', async () => {

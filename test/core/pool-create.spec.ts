@@ -1,24 +1,15 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import {
   createBackoffDelay,
-  Pool,
   PoolCreateTimeoutError,
   PoolTimeoutError,
   PoolUnavailableError,
-  type PoolOptions,
   type PoolStateChange,
 } from '../../lib/core/index.js';
-import { delay, FakeFactory, waitFor, type FakeConnection } from '../support/fake-factory.js';
+import { delay, FakeFactory, waitFor } from '../support/fake-factory.js';
+import { usePoolHarness } from '../support/pool-harness.js';
 
-const pools: Pool<FakeConnection>[] = [];
-function makePool(options: Partial<PoolOptions<FakeConnection>> = {}, factory = new FakeFactory()) {
-  const pool = new Pool<FakeConnection>({ name: 'db', factory, ...options });
-  pools.push(pool);
-  return { pool, factory };
-}
-afterEach(async () => {
-  await Promise.all(pools.splice(0).map((p) => p.close()));
-});
+const makePool = usePoolHarness('db');
 
 describe('createBackoffDelay', () => {
   const retry = { initialDelayMs: 100, maxDelayMs: 1000, factor: 2, jitter: 0.2 };

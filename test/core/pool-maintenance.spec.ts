@@ -1,16 +1,9 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
-import { Pool, type PoolLeakInfo, type PoolOptions } from '../../lib/core/index.js';
-import { delay, FakeFactory, tick, waitFor, type FakeConnection } from '../support/fake-factory.js';
+import { describe, expect, it } from '@jest/globals';
+import { type PoolLeakInfo } from '../../lib/core/index.js';
+import { delay, FakeFactory, tick, waitFor } from '../support/fake-factory.js';
+import { usePoolHarness } from '../support/pool-harness.js';
 
-const pools: Pool<FakeConnection>[] = [];
-function makePool(options: Partial<PoolOptions<FakeConnection>> = {}, factory = new FakeFactory()) {
-  const pool = new Pool<FakeConnection>({ name: 'db', factory, ...options });
-  pools.push(pool);
-  return { pool, factory };
-}
-afterEach(async () => {
-  await Promise.all(pools.splice(0).map((p) => p.close()));
-});
+const makePool = usePoolHarness('db');
 
 describe('maintenance', () => {
   it('evicts idle connections above min after idleTimeoutMs, never below min', async () => {

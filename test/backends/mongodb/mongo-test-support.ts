@@ -3,7 +3,6 @@
  * scripts/run-tests.mjs, or a real mongod). Test files run concurrently against it, so each file uses a
  * database of its own (uniqueDatabase) and asserts on its own pool's driver counters, not server totals.
  */
-import { setTimeout as delay } from 'node:timers/promises';
 import { parseUri } from '../../../lib/backends/redaction.js';
 
 export const MONGODB_URI = process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/';
@@ -55,21 +54,4 @@ export function proxiedParams(): Record<string, string> {
   return { directConnection: 'true' };
 }
 
-/** Polls `check` until it returns true; throws with `what` after `timeoutMs`. */
-export async function waitUntil(
-  check: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 5_000,
-  intervalMs = 20,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await delay(intervalMs);
-  }
-}
-
-export function sleep(ms: number): Promise<void> {
-  return delay(ms);
-}
+export { sleep, waitUntil } from '../../support/wait.js';

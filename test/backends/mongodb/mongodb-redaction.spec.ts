@@ -5,40 +5,15 @@
  * refuses SCRAM authentication, so there every attempt fails, which is what this test wants to see too).
  */
 import { describe, expect, it } from '@jest/globals';
+import { dump, expectNoSecret } from '../../support/secrets.js';
 import { inspect } from 'node:util';
 import { createPool, type MongoPool } from '../../../lib/index.js';
 import { mongoUrl, uniqueDatabase } from './mongo-test-support.js';
 
 const PASSWORD = 'Hunter2-S3cret/Pa55#word';
 const ENCODED = encodeURIComponent(PASSWORD);
+const SECRETS = [PASSWORD, ENCODED, 'S3cret'];
 const DATABASE = uniqueDatabase('redact');
-
-function dump(value: unknown): string {
-  const parts = [inspect(value, { depth: 6 }), inspect(value, { depth: 6, showHidden: true })];
-  try {
-    parts.push(JSON.stringify(value) ?? '');
-  } catch {
-    // circular: inspect covered it
-  }
-  if (typeof value === 'object' && value !== null && 'message' in value) {
-    let error: unknown = value;
-    for (let depth = 0; depth < 6 && typeof error === 'object' && error !== null; depth++) {
-      const e = error as { message?: unknown; stack?: unknown; cause?: unknown };
-      parts.push(String(e.message), String(e.stack));
-      error = e.cause;
-    }
-  } else {
-    parts.push(String(value));
-  }
-  return parts.join('\n');
-}
-
-function expectNoSecret(outputs: string[]): void {
-  const all = outputs.join('\n');
-  expect(all).not.toContain(PASSWORD);
-  expect(all).not.toContain(ENCODED);
-  expect(all).not.toContain('S3cret');
-}
 
 function record(pool: MongoPool, outputs: string[]): void {
   for (const event of ['acquire', 'release', 'create', 'destroy', 'error', 'leak', 'state'] as const) {
@@ -87,7 +62,7 @@ describe('credentials never leave a mongodb pool', () => {
       /^MongoPool \{ name: 'redact-down', backend: 'mongodb', target: 'mongodb:\/\/app:\*\*\*@/,
     );
     expect(outputs.some((o) => o.includes('ECONNREFUSED'))).toBe(true);
-    expectNoSecret(outputs);
+    expectNoSecret(outputs, SECRETS);
   });
 
   it('real server, password in the URI and in connection.auth', async () => {
@@ -114,6 +89,6 @@ describe('credentials never leave a mongodb pool', () => {
       await viaConnection.close();
     }
     expect(outputs.length).toBeGreaterThan(15);
-    expectNoSecret(outputs);
+    expectNoSecret(outputs, SECRETS);
   });
 });

@@ -4,40 +4,14 @@
  * (The shared server uses trust auth, so it accepts the pool whatever the password.)
  */
 import { describe, expect, it } from '@jest/globals';
+import { dump, expectNoSecret } from '../../support/secrets.js';
 import { inspect } from 'node:util';
 import { createPool, type PostgresPool } from '../../../lib/index.js';
 import { pgUrl, uniqueName } from './pg-test-support.js';
 
 const PASSWORD = 'Hunter2-S3cret/Pa55#word';
 const ENCODED = encodeURIComponent(PASSWORD);
-
-/** Everything we can get out of a value, as text: inspect (also showHidden, deep), JSON, String. */
-function dump(value: unknown): string {
-  const parts = [inspect(value, { depth: 6 }), inspect(value, { depth: 6, showHidden: true })];
-  try {
-    parts.push(JSON.stringify(value) ?? '');
-  } catch {
-    // circular (a pg.Client): inspect covered it
-  }
-  if (typeof value === 'object' && value !== null && 'message' in value) {
-    let error: unknown = value;
-    for (let depth = 0; depth < 6 && typeof error === 'object' && error !== null; depth++) {
-      const e = error as { message?: unknown; stack?: unknown; cause?: unknown };
-      parts.push(String(e.message), String(e.stack));
-      error = e.cause;
-    }
-  } else {
-    parts.push(String(value));
-  }
-  return parts.join('\n');
-}
-
-function expectNoSecret(outputs: string[]): void {
-  const all = outputs.join('\n');
-  expect(all).not.toContain(PASSWORD);
-  expect(all).not.toContain(ENCODED);
-  expect(all).not.toContain('S3cret'); // not even a fragment
-}
+const SECRETS = [PASSWORD, ENCODED, 'S3cret'];
 
 function record(pool: PostgresPool, outputs: string[]): void {
   for (const event of ['acquire', 'release', 'create', 'destroy', 'error', 'leak', 'state'] as const) {
@@ -82,7 +56,7 @@ describe('credentials never leave a postgres pool', () => {
       dump(await pool.start().catch((e: unknown) => e)),
     );
     expect(outputs.length).toBeGreaterThan(15);
-    expectNoSecret(outputs);
+    expectNoSecret(outputs, SECRETS);
   });
 
   it('unreachable server, password in the URI and in connection options', async () => {
@@ -113,7 +87,7 @@ describe('credentials never leave a postgres pool', () => {
     }
     expect(viaConnection.target).toBe('postgres://app@127.0.0.1:1/test');
     expect(outputs.some((o) => o.includes('ECONNREFUSED'))).toBe(true);
-    expectNoSecret(outputs);
+    expectNoSecret(outputs, SECRETS);
   });
 
   it('a password supplied by a function is redacted once it is known', async () => {
@@ -139,6 +113,6 @@ describe('credentials never leave a postgres pool', () => {
       await pool.close();
     }
     expect(outputs[0]).toContain('***');
-    expectNoSecret(outputs);
+    expectNoSecret(outputs, SECRETS);
   });
 });

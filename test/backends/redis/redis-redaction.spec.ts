@@ -4,6 +4,7 @@
  * shared clients. Uses a private redis-server with `requirepass` (set at runtime) and an ACL user.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { dump, expectNoSecret } from '../../support/secrets.js';
 import { Redis } from 'ioredis';
 import { inspect } from 'node:util';
 import { createPool, PoolUnavailableError, type RedisPool } from '../../../lib/index.js';
@@ -12,6 +13,7 @@ import { redisUrl, uniqueName } from './redis-test-support.js';
 
 const PASSWORD = 'Hunter2-S3cret/Pa55#word';
 const ENCODED = encodeURIComponent(PASSWORD);
+const SECRETS = [PASSWORD, ENCODED, 'S3cret'];
 
 let server: PrivateServer;
 
@@ -27,33 +29,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.stop();
 });
-
-function dump(value: unknown): string {
-  const parts = [inspect(value, { depth: 6 }), inspect(value, { depth: 6, showHidden: true })];
-  try {
-    parts.push(JSON.stringify(value) ?? '');
-  } catch {
-    // circular (a client): inspect covered it
-  }
-  let error: unknown = value;
-  for (
-    let depth = 0;
-    depth < 6 && typeof error === 'object' && error !== null && 'message' in error;
-    depth++
-  ) {
-    const e = error as { message?: unknown; stack?: unknown; cause?: unknown };
-    parts.push(String(e.message), String(e.stack));
-    error = e.cause;
-  }
-  return parts.join('\n');
-}
-
-function expectNoSecret(outputs: string[]): void {
-  const all = outputs.join('\n');
-  expect(all).not.toContain(PASSWORD);
-  expect(all).not.toContain(ENCODED);
-  expect(all).not.toContain('S3cret');
-}
 
 function record(pool: RedisPool, outputs: string[]): void {
   for (const event of ['acquire', 'release', 'create', 'destroy', 'error', 'state'] as const) {
@@ -93,7 +68,7 @@ describe('credentials never leave a redis pool', () => {
     outputs.push(dump(await pool.checkHealth({ timeoutMs: 200 })));
     outputs.push(dump(await pool.start().catch((e: unknown) => e)));
     expect(outputs.some((o) => o.includes('***'))).toBe(true);
-    expectNoSecret(outputs);
+    expectNoSecret(outputs, SECRETS);
   });
 
   it('wrong password: start() rejects with the auth error as cause, redacted', async () => {
@@ -124,6 +99,6 @@ describe('credentials never leave a redis pool', () => {
     } finally {
       await Promise.all(pools.map((pool) => pool.close()));
     }
-    expectNoSecret(outputs);
+    expectNoSecret(outputs, SECRETS);
   });
 });

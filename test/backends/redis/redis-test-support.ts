@@ -6,6 +6,7 @@
  * CLIENT KILL only ever see (and kill) that pool's connections. Nothing here flushes anything.
  */
 import { Redis } from 'ioredis';
+import { sleep } from '../../support/wait.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 /** The database these tests use on the shared server. */
@@ -88,25 +89,6 @@ export async function killClients(admin: Redis, name: string): Promise<number> {
   return killed;
 }
 
-/** Polls `check` until it returns true; throws with `what` after `timeoutMs`. */
-export async function waitUntil(
-  check: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 5_000,
-  intervalMs = 20,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(intervalMs);
-  }
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /** Samples a value every `intervalMs` until stopped; `stop()` resolves with the peak. */
 export function sampleMax(sample: () => Promise<number>, intervalMs = 10): { stop(): Promise<number> } {
   let peak = 0;
@@ -125,3 +107,5 @@ export function sampleMax(sample: () => Promise<number>, intervalMs = 10): { sto
     },
   };
 }
+
+export { sleep, waitUntil } from '../../support/wait.js';
