@@ -868,16 +868,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     this.track(
       this.validate(entry).then((ok) => {
         this.validatingForBorrow--;
-        if (entry.state === 'validating') {
-          if (ok) {
-            entry.lastUsedAt = coarseNow();
-            if (this.currentState === 'closed') this.destroyEntry(entry, 'close');
-            else this.makeAvailable(entry, true);
-          } else {
-            this.totals.validationFailures++;
-            this.destroyEntry(entry, 'validation');
-          }
-        }
+        this.afterValidation(entry, ok);
         // One fewer validation covers a waiter: serve from idle or create for whoever is still waiting.
         this.dispatch();
         this.afterConnectionLost();
@@ -890,18 +881,30 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     entry.state = 'validating';
     this.track(
       this.validate(entry).then((ok) => {
-        if (entry.state !== 'validating') return;
-        if (ok) {
-          entry.lastUsedAt = coarseNow();
-          if (this.currentState === 'closed') this.destroyEntry(entry, 'close');
-          else this.makeAvailable(entry, true);
-        } else {
-          this.totals.validationFailures++;
-          this.destroyEntry(entry, 'validation');
-          this.afterConnectionLost();
-        }
+        if (!this.afterValidation(entry, ok)) this.afterConnectionLost();
       }),
     );
+  }
+
+  /**
+   * A validation finished: a valid connection becomes available again (or is closed if the pool closed
+   * meanwhile), an invalid one is destroyed. Returns false when the connection is gone. Does nothing if
+   * close() already destroyed it.
+   */
+  private afterValidation(entry: PooledConnection<T>, ok: boolean): boolean {
+    if (entry.state !== 'validating') return false;
+    if (!ok) {
+      this.totals.validationFailures++;
+      this.destroyEntry(entry, 'validation');
+      return false;
+    }
+    entry.lastUsedAt = coarseNow();
+    if (this.currentState === 'closed') {
+      this.destroyEntry(entry, 'close');
+      return false;
+    }
+    this.makeAvailable(entry, true);
+    return true;
   }
 
   /** Runs factory.validate bounded by validationTimeoutMs; a throw or timeout counts as invalid. */
