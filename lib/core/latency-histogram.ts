@@ -62,6 +62,19 @@ export class LatencyHistogram {
 }
 
 function bucketOf(micros: number): number {
+  if (micros < FAST_LIMIT_MICROS) {
+    // In 1/16 µs units, the octave is the bit length minus 4 and the sub-bucket the 4 bits after the top one.
+    const sixteenths = Math.floor(micros * SUB_BUCKETS);
+    const octave = 31 - Math.clz32(sixteenths) - SUB_BUCKET_BITS;
+    return octave * SUB_BUCKETS + (sixteenths >>> octave) - SUB_BUCKETS;
+  }
+  return slowBucketOf(micros);
+}
+
+/** Below this (2^27 µs, ~134 s) a value in 1/16 µs fits in 31 bits and bucketOf takes the integer path. */
+const FAST_LIMIT_MICROS = 2 ** 27;
+
+function slowBucketOf(micros: number): number {
   const octave = Math.min(Math.floor(Math.log2(micros)), OCTAVES - 1);
   const base = 2 ** octave;
   const sub = Math.min(Math.floor(((micros - base) / base) * SUB_BUCKETS), SUB_BUCKETS - 1);

@@ -52,9 +52,13 @@ type AnyListener = (...args: unknown[]) => void;
 export class PoolEventEmitter<T> {
   /** Listener arrays are replaced (never mutated) on subscribe/unsubscribe, so emit can iterate safely. */
   private listeners: { [K in PoolEventName]?: AnyListener[] } = {};
+  /** Whether anyone listens to 'acquire' / 'release': read on every lease, so plain fields. */
+  protected listeningAcquire = false;
+  protected listeningRelease = false;
 
   on<K extends PoolEventName>(event: K, listener: PoolEventListener<T, K>): this {
     this.listeners[event] = [...(this.listeners[event] ?? []), listener as unknown as AnyListener];
+    this.listenersChanged();
     return this;
   }
 
@@ -80,6 +84,7 @@ export class PoolEventEmitter<T> {
     const next = list.filter((_, i) => i !== index);
     if (next.length === 0) delete this.listeners[event];
     else this.listeners[event] = next;
+    this.listenersChanged();
     return this;
   }
 
@@ -90,7 +95,13 @@ export class PoolEventEmitter<T> {
   removeAllListeners(event?: PoolEventName): this {
     if (event === undefined) this.listeners = {};
     else delete this.listeners[event];
+    this.listenersChanged();
     return this;
+  }
+
+  private listenersChanged(): void {
+    this.listeningAcquire = this.listeners.acquire !== undefined;
+    this.listeningRelease = this.listeners.release !== undefined;
   }
 
   /** Cheap check the pool makes before building an event's arguments on the hot path. */

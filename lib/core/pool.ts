@@ -7,7 +7,7 @@
  * allocation beyond the lease and its resolved promise, events only when someone listens.
  */
 import { CircuitBreaker } from './circuit-breaker.js';
-import { coarseNow } from './coarse-clock.js';
+import { coarseNow, preciseNow } from './coarse-clock.js';
 import { createBackoffDelay } from './create-backoff.js';
 import { DeadlineTimer } from './deadline-timer.js';
 import { LatencyHistogram } from './latency-histogram.js';
@@ -288,7 +288,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
   }
 
   private async closeNow(timeoutMs: number): Promise<void> {
-    const startedAt = performance.now();
+    const startedAt = preciseNow();
     this.setState('closed');
     this.breaker?.dispose();
     this.clearTimer('retry');
@@ -303,15 +303,15 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     // Whatever is still out (lent past the timeout, or being validated) is destroyed now; its lease is revoked.
     for (const entry of [...this.connections]) this.destroyEntry(entry, 'close');
 
-    const remaining = Math.max(0, timeoutMs - (performance.now() - startedAt));
+    const remaining = Math.max(0, timeoutMs - (preciseNow() - startedAt));
     await this.settleInFlight(remaining + this.options.destroyTimeoutMs);
   }
 
   /** Waits for background work (destroys are individually bounded by destroyTimeoutMs). */
   private async settleInFlight(timeoutMs: number): Promise<void> {
-    const deadline = performance.now() + timeoutMs;
+    const deadline = preciseNow() + timeoutMs;
     while (this.inFlight.size > 0) {
-      const left = deadline - performance.now();
+      const left = deadline - preciseNow();
       if (left <= 0) return;
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
@@ -407,7 +407,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     this.lent--;
     this.totals.released++;
     entry.acquireStack = undefined;
-    if (this.listening('release')) this.emit('release', entry.connection);
+    if (this.listeningRelease) this.emit('release', entry.connection);
     if (destroy || entry.evicted) {
       this.destroyEntry(entry, 'error', reason);
       this.afterConnectionLost();
@@ -508,7 +508,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
       entry.leakReported = false;
       this.scheduleHousekeeping(entry.lentAt + this.leakDetectionMs);
     }
-    if (this.listening('acquire')) this.emit('acquire', entry.connection);
+    if (this.listeningAcquire) this.emit('acquire', entry.connection);
     return new Lease(this, entry);
   }
 
@@ -552,8 +552,8 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
   private serve(waiter: Waiter<T>, entry: PooledConnection<T>): void {
     waiter.settled = true;
     this.deadlines.remove(waiter);
-    detachSignal(waiter);
-    this.waitHistogram.record(performance.now() - waiter.enqueuedAt);
+    if (waiter.onAbort !== null) detachSignal(waiter);
+    this.waitHistogram.record(preciseNow() - waiter.enqueuedAt);
     waiter.resolve(this.lend(entry, waiter.stack));
   }
 
@@ -577,7 +577,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     if (this.isUnservable()) return Promise.reject(this.unavailableError());
 
     const timeoutMs = options?.timeoutMs ?? this.options.acquireTimeoutMs;
-    const now = performance.now();
+    const now = preciseNow();
     let resolve!: (lease: Lease<T>) => void;
     let reject!: (error: unknown) => void;
     const promise = new Promise<Lease<T>>((res, rej) => {
@@ -600,8 +600,9 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
       waiter.onAbort = () => this.abortWaiter(waiter);
       signal.addEventListener('abort', waiter.onAbort, { once: true });
     }
-    this.dispatch();
-    this.fill();
+    // dispatch() and fill() would return at once with nothing idle and the pool at max: skip the calls.
+    if (this.idle.length > 0) this.dispatch();
+    if (this.connections.size + this.pendingCreates < this.options.max) this.fill();
     if (signal === undefined) return promise;
     // The hand-off and an abort can happen in the same tick (release() resolves us, then the caller aborts
     // before our continuation runs). The caller then gets the abort reason and the connection goes to the
@@ -701,7 +702,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
       if (forWaiters <= 0 && forMin <= 0) return;
       if (this.breaker !== null && this.breaker.state !== 'closed') {
         if (!this.breaker.tryAcquireAttempt()) return;
-      } else if (performance.now() < this.nextCreateAt) {
+      } else if (preciseNow() < this.nextCreateAt) {
         this.scheduleRetry(this.nextCreateAt);
         return;
       }
@@ -766,7 +767,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
   }
 
   private onCreateSuccess(connection: T): PooledConnection<T> {
-    const now = performance.now();
+    const now = preciseNow();
     const { maxLifetimeMs, maxLifetimeJitter } = this.options;
     const lifetime =
       maxLifetimeMs === Infinity ? Infinity : maxLifetimeMs * (1 - maxLifetimeJitter * Math.random());
@@ -797,7 +798,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     this.consecutiveCreateFailures++;
     this.lastCreateError = error;
     this.nextCreateAt =
-      performance.now() + createBackoffDelay(this.options.createRetry, this.consecutiveCreateFailures);
+      preciseNow() + createBackoffDelay(this.options.createRetry, this.consecutiveCreateFailures);
     this.emit('error', error, { phase: 'create' });
     this.breaker?.onFailure();
     this.fill();
@@ -805,7 +806,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
 
   /** A connection that arrived after its attempt was abandoned (timeout/close): counted, then destroyed. */
   private destroyLate(connection: T): void {
-    const entry = new PooledConnection(connection, this.nextConnectionId++, performance.now(), Infinity);
+    const entry = new PooledConnection(connection, this.nextConnectionId++, preciseNow(), Infinity);
     this.connections.add(entry);
     this.totals.created++;
     this.emit('create', connection);
@@ -822,7 +823,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
         this.retryAt = Infinity;
         this.fill();
       },
-      Math.max(0, Math.ceil(at - performance.now())),
+      Math.max(0, Math.ceil(at - preciseNow())),
     );
     this.retryTimer.unref();
   }
@@ -1012,7 +1013,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     if (this.housekeepingTimer !== null && this.housekeepingAt <= at) return;
     this.clearTimer('housekeeping');
     this.housekeepingAt = at;
-    this.housekeepingTimer = setTimeout(this.housekeep, Math.max(0, Math.ceil(at - performance.now())));
+    this.housekeepingTimer = setTimeout(this.housekeep, Math.max(0, Math.ceil(at - preciseNow())));
     this.housekeepingTimer.unref();
   }
 
@@ -1020,7 +1021,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     this.housekeepingTimer = null;
     this.housekeepingAt = Infinity;
     if (this.currentState === 'closed') return;
-    const now = performance.now();
+    const now = preciseNow();
     const { idleTimeoutMs, keepaliveMs, min } = this.options;
     let next = Infinity;
     let evictable = this.connections.size - min;

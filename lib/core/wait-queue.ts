@@ -25,9 +25,10 @@ export class WaitQueue<T> {
 
   /** Removes and returns the waiter to serve next, or null. */
   shift(): Waiter<T> | null {
-    for (const lane of this.lanes) {
-      if (lane.head !== null) {
-        const waiter = lane.head;
+    const lanes = this.lanes;
+    for (let i = 0; i < lanes.length; i++) {
+      const waiter = lanes[i]!.head;
+      if (waiter !== null) {
         this.remove(waiter);
         return waiter;
       }

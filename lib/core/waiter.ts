@@ -1,7 +1,8 @@
 /**
  * One caller waiting for a connection. It sits in two structures at once: the fair wait queue (priority
- * lanes of FIFO linked lists) and the deadline heap. Both removals are O(1)/O(log n) through the fields
- * below, so a timeout or abort leaves no tombstone behind.
+ * lanes of FIFO linked lists) and the deadline timer (a FIFO list, or a heap for out-of-order deadlines).
+ * Removals are O(1) (O(log n) in the heap) through the fields below, so a timeout or abort leaves no
+ * tombstone behind.
  */
 import type { Lease } from './lease.js';
 
@@ -10,8 +11,11 @@ export class Waiter<T> {
   prev: Waiter<T> | null = null;
   next: Waiter<T> | null = null;
   lane: WaitLane<T> | null = null;
-  /** Position in the deadline heap, -1 when not in it. */
+  /** Where the deadline timer keeps it: a heap position, or a marker (see DeadlineTimer). */
   heapIndex = -1;
+  /** Links of the deadline timer's FIFO list. */
+  deadlinePrev: Waiter<T> | null = null;
+  deadlineNext: Waiter<T> | null = null;
   /** Set when the waiter leaves the queue for good (served, timed out, aborted, rejected). */
   settled = false;
   onAbort: (() => void) | null = null;
