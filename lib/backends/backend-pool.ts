@@ -22,7 +22,6 @@ import {
   type PoolMetrics,
   type PoolState,
   PoolConfigError,
-  coarseNow,
   resolvePoolOptions,
 } from '../core/index.js';
 import type { BackendContext, BackendDefinition, BackendPoolInit } from './backend-definition.js';
@@ -138,12 +137,14 @@ export class BackendPool<TConnection = unknown> implements AsyncDisposable {
   // ---------------------------------------------------------------------------------------------------
 
   /**
-   * Borrows a connection (see the engine's `acquire`). A connection that broke while idle is destroyed
-   * instead of lent, and the caller gets another one within the same timeout.
+   * Borrows a connection (see the engine's `acquire`). A connection that breaks on its own is never lent:
+   * it is evicted from the engine when it breaks (at once if idle, when it comes back if lent), so this is
+   * the engine's acquire with nothing added on the hot path. Errors are already redacted: the engine's
+   * only carry connection errors, which the factory redacts.
    */
   acquire(options?: AcquireOptions): Promise<Lease<TConnection>> {
-    if (this.#driver === undefined) return this.#loadDriver().then(() => this.#acquireUsable(options));
-    return this.#acquireUsable(options);
+    if (this.#driver === undefined) return this.#loadDriver().then(() => this.#engine.acquire(options));
+    return this.#engine.acquire(options);
   }
 
   /** Acquires, runs `fn`, and always gives the connection back: destroyed if the error broke it. */
@@ -275,25 +276,6 @@ export class BackendPool<TConnection = unknown> implements AsyncDisposable {
     return this.#driverLoading;
   }
 
-  /**
-   * The engine's acquire, plus: a connection that broke while idle is destroyed instead of lent, and the
-   * caller gets another within what is left of its timeout. Hot path: one `.then`, a cached clock read.
-   */
-  #acquireUsable(options: AcquireOptions | undefined): Promise<Lease<TConnection>> {
-    const startedAt = coarseNow();
-    return this.#engine.acquire(options).then(
-      (lease) => {
-        const lost = this.#lostReason(lease.connection);
-        if (lost === undefined) return lease;
-        lease.destroy(lost);
-        const timeoutMs = options?.timeoutMs ?? this.#engine.options.acquireTimeoutMs;
-        const left = Math.max(1, timeoutMs - (coarseNow() - startedAt));
-        return this.#acquireUsable({ ...options, timeoutMs: left });
-      },
-      (error: unknown) => Promise.reject(this.#redactor.error(error)),
-    );
-  }
-
   /** Acquire + ping for checkHealth; on abort it gives the connection back (or destroys a stuck one). */
   async #probe(timeoutMs: number, signal: AbortSignal): Promise<void> {
     const lease = await this.acquire({ timeoutMs, signal });
@@ -362,11 +344,19 @@ export class BackendPool<TConnection = unknown> implements AsyncDisposable {
     const factory: PoolFactory<TConnection> = {
       create: async (signal) => {
         await this.#loadDriver();
+        let connection: TConnection;
         try {
-          return await definition.connect(signal, context);
+          connection = await definition.connect(signal, context);
         } catch (error) {
           throw redact(error);
         }
+        // Broke before the engine holds it (so evict() could not find it): refuse it here.
+        const lost = this.#lostReason(connection);
+        if (lost !== undefined) {
+          await definition.close(connection, context).catch(() => undefined);
+          throw lost;
+        }
+        return connection;
       },
       destroy: async (connection) => {
         try {
