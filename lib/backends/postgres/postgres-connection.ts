@@ -8,6 +8,7 @@
  * whichever way the caller got the client (`pool.query`, `transaction`, a lease), is bounded by
  * `queryTimeoutMs` and counted. Callback and Submittable (cursor, stream) queries pass through untouched.
  */
+import { connectAbortable } from '../connect-abortable.js';
 import type { Client, ClientConfig } from 'pg';
 import type { BackendContext } from '../backend-definition.js';
 import type { PoolQueryTimeoutError } from '../pool-query-timeout-error.js';
@@ -80,24 +81,14 @@ export async function openClient(signal: AbortSignal, context: PostgresContext):
   });
   wrapQuery(client, state, context);
 
-  const abort = (): void => {
-    state.closing = true;
-    client.connection.stream.destroy();
-  };
-  if (signal.aborted) {
-    abort();
-    throw signal.reason;
-  }
-  signal.addEventListener('abort', abort, { once: true });
-  try {
-    await client.connect();
-  } catch (error) {
-    state.closing = true;
-    client.connection.stream.destroy();
-    throw error;
-  } finally {
-    signal.removeEventListener('abort', abort);
-  }
+  await connectAbortable(
+    signal,
+    () => client.connect(),
+    () => {
+      state.closing = true;
+      client.connection.stream.destroy();
+    },
+  );
   state.connected = true;
   forgetPassword(client);
   return client;

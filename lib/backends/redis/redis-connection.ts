@@ -9,6 +9,7 @@
  * is enforced with the shared `withQueryTimeout`, and where the shared client refuses stateful commands.
  * The db (SELECT) and pub/sub state are read from ioredis' own `client.condition`.
  */
+import { connectAbortable } from '../connect-abortable.js';
 import type { Redis, RedisOptions } from 'ioredis';
 import { PoolClosedError, PoolError, PoolUnavailableError } from '../../core/index.js';
 import type { BackendContext } from '../backend-definition.js';
@@ -205,26 +206,15 @@ export async function connectClient(
   context: RedisContext,
 ): Promise<Redis> {
   const state = states.get(client)!;
-  const abort = (): void => {
-    state.closing = true;
-    void destroyClient(client);
-  };
-  if (signal.aborted) {
-    abort();
-    throw signal.reason;
-  }
-  signal.addEventListener('abort', abort, { once: true });
-  try {
-    await client.connect();
-  } catch (error) {
-    state.closing = true;
-    void destroyClient(client);
-    throw signal.aborted
-      ? signal.reason
-      : redactCommand(context.redactor.error(state.lastError ?? error), context);
-  } finally {
-    signal.removeEventListener('abort', abort);
-  }
+  await connectAbortable(
+    signal,
+    () => client.connect(),
+    () => {
+      state.closing = true;
+      void destroyClient(client);
+    },
+    (error) => redactCommand(context.redactor.error(state.lastError ?? error), context),
+  );
   if (client.status !== 'ready' || state.lost) {
     throw state.lastError ?? new Error('the connection closed during the handshake');
   }
