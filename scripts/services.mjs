@@ -601,24 +601,30 @@ async function launchRedis(port, name) {
 }
 
 /**
+ * Finds a free loopback port and launches a server on it, trying again (3 attempts) if the port was taken
+ * between findFreePort() and the server's bind.
+ * @param {(port: number) => Promise<Supervised>} launch
+ * @returns {Promise<{ port: number, proc: Supervised }>}
+ */
+async function launchOnFreePort(launch) {
+  for (let attempt = 1; ; attempt++) {
+    const port = await findFreePort();
+    try {
+      return { port, proc: await launch(port) };
+    } catch (err) {
+      if (attempt >= 3) throw err;
+    }
+  }
+}
+
+/**
  * Starts a private redis-server on a free loopback port (no persistence). Meant for tests that kill or
  * restart the server - never use the shared one for that.
  * @returns {Promise<PrivateServer>}
  */
 export async function startPrivateRedis() {
   const started = Date.now();
-  /** @type {Supervised | undefined} */
-  let proc;
-  let port = 0;
-  for (let attempt = 1; ; attempt++) {
-    port = await findFreePort();
-    try {
-      proc = await launchRedis(port, 'private redis');
-      break;
-    } catch (err) {
-      if (attempt >= 3) throw err; // the port may have been taken between findFreePort() and the bind
-    }
-  }
+  const { port, proc } = await launchOnFreePort((p) => launchRedis(p, 'private redis'));
   let current = proc;
   let stopped = false;
   return {
@@ -792,26 +798,18 @@ export async function startPrivatePostgres() {
   const dir = makeTempDir('pg', scratchDir());
   const removeDir = registerCleanup(async () => rmSync(dir, { recursive: true, force: true }));
   const data = join(dir, 'data');
-  /** @type {Supervised | undefined} */
-  let proc;
-  let port = 0;
+  /** @type {{ port: number, proc: Supervised }} */
+  let launched;
   try {
     if (osUser) chownSync(dir, osUser.uid, osUser.gid);
     run('cp', ['-a', template, data]);
     chmodSync(data, 0o700); // postgres insists on it
-    for (let attempt = 1; ; attempt++) {
-      port = await findFreePort();
-      try {
-        proc = await launchPostgres({ binDir, data, port, runAs: osUser?.user });
-        break;
-      } catch (err) {
-        if (attempt >= 3) throw err;
-      }
-    }
+    launched = await launchOnFreePort((p) => launchPostgres({ binDir, data, port: p, runAs: osUser?.user }));
   } catch (err) {
     await removeDir();
     throw err;
   }
+  const { port, proc } = launched;
   let current = proc;
   let stopped = false;
   return {
@@ -940,23 +938,15 @@ export async function startPrivateFerretDB() {
   const binary = await ensureFerretDB();
   const dir = makeTempDir('ferretdb', scratchDir());
   const removeDir = registerCleanup(async () => rmSync(dir, { recursive: true, force: true }));
-  /** @type {Supervised | undefined} */
-  let proc;
-  let port = 0;
+  /** @type {{ port: number, proc: Supervised }} */
+  let launched;
   try {
-    for (let attempt = 1; ; attempt++) {
-      port = await findFreePort();
-      try {
-        proc = await launchFerretDB({ binary, dir, port });
-        break;
-      } catch (err) {
-        if (attempt >= 3) throw err;
-      }
-    }
+    launched = await launchOnFreePort((p) => launchFerretDB({ binary, dir, port: p }));
   } catch (err) {
     await removeDir();
     throw err;
   }
+  const { port, proc } = launched;
   let current = proc;
   let stopped = false;
   return {
