@@ -1,76 +1,76 @@
 /**
- * One timer for all waiters' deadlines, plus the structures that find the earliest one:
+ * One timer for all waiters' deadlines.
  *
- * - an intrusive FIFO list for deadlines that arrive in non-decreasing order. Every caller using the pool's
- *   acquireTimeoutMs (the usual case) lands here: O(1) to add and to remove, so a hand-off costs two
- *   pointer updates instead of a heap sift;
- * - a binary min-heap for the rest (a per-call timeoutMs shorter than the list's tail), O(log n).
+ * Waiters on the pool's acquireTimeoutMs (the usual case) all share one timeout, so within a wait-queue
+ * lane their deadlines are in arrival order: the queue itself is their deadline list, and they cost the
+ * timer nothing to add or remove (no links of their own, no writes into long-lived structures on a
+ * hand-off). The owner finds and expires them through `SharedDeadlines`. Waiters with their own timeoutMs
+ * go into a binary min-heap here, O(log n).
  *
- * The earliest deadline is the smaller of the list head and the heap top. A single unref'd setTimeout is
- * armed for it; removing an item leaves the timer armed (it fires once, finds nothing due and re-arms or
- * stops), which is cheaper than clearing and re-creating it on every hand-off.
+ * Deadlines are stamped late, in one batch: a waiter is queued unstamped (deadline NaN), and one clock
+ * read in a microtask at the end of the current burst stamps every waiter queued since (deadline = that
+ * reading + its timeout). A reading taken after the acquire can only make a deadline late by the rest of
+ * the burst, never early, and a burst of a hundred waiters costs one clock read instead of a hundred.
+ *
+ * A single unref'd setTimeout is armed for the earliest deadline; removing a waiter leaves it armed (it
+ * fires once, finds nothing due and re-arms or stops), which is cheaper than re-arming on every hand-off.
  */
 import { preciseNow } from './coarse-clock.js';
 
-export interface Deadlined<E> {
-  readonly deadline: number;
-  /** Position in the heap; NOT_TRACKED when in neither structure, IN_LIST while in the FIFO list. */
+export interface Deadlined {
+  /** NaN until stamped. */
+  deadline: number;
+  /** Position in the heap, or NOT_TRACKED. */
   heapIndex: number;
-  /** FIFO list links (null when not in the list). */
-  deadlinePrev: E | null;
-  deadlineNext: E | null;
+}
+
+/** The deadlines the owner keeps in its own order (the wait queue's shared-timeout waiters). */
+export interface SharedDeadlines {
+  /** Stamps everything queued since the last call; returns the earliest deadline it gave, or Infinity. */
+  stamp(now: number): number;
+  /** Expires every waiter due by `now`; returns the earliest deadline still pending, or Infinity. */
+  expire(now: number): number;
 }
 
 export const NOT_TRACKED = -1;
-const IN_LIST = -2;
+const resolved = Promise.resolve();
 
-export class DeadlineTimer<E extends Deadlined<E>> {
-  private head: E | null = null;
-  private tail: E | null = null;
-  private listSize = 0;
+export class DeadlineTimer<E extends Deadlined> {
   private readonly heap: E[] = [];
   private timer: ReturnType<typeof setTimeout> | null = null;
   private armedFor = Infinity;
+  private stampQueued = false;
 
-  constructor(private readonly onExpire: (item: E) => void) {}
+  constructor(
+    private readonly shared: SharedDeadlines,
+    private readonly onExpire: (item: E) => void,
+  ) {}
 
+  /** Items in the heap (shared-timeout waiters are counted by their owner). */
   get size(): number {
-    return this.listSize + this.heap.length;
+    return this.heap.length;
   }
 
+  /** Something unstamped was queued: stamp it (and whatever follows in this burst) at the end of the burst. */
+  requestStamp(): void {
+    if (this.stampQueued) return;
+    this.stampQueued = true;
+    // Not queueMicrotask(): Node wraps each in an AsyncResource, several times the cost of a reaction.
+    void resolved.then(this.stamp);
+  }
+
+  /** Adds an item whose deadline is set. */
   add(item: E): void {
-    const tail = this.tail;
-    if (tail === null || item.deadline >= tail.deadline) {
-      item.heapIndex = IN_LIST;
-      item.deadlinePrev = tail;
-      item.deadlineNext = null;
-      if (tail === null) this.head = item;
-      else tail.deadlineNext = item;
-      this.tail = item;
-      this.listSize++;
-    } else {
-      const heap = this.heap;
-      item.heapIndex = heap.length;
-      heap.push(item);
-      this.siftUp(item.heapIndex);
-    }
+    const heap = this.heap;
+    item.heapIndex = heap.length;
+    heap.push(item);
+    this.siftUp(item.heapIndex);
     if (item.deadline < this.armedFor) this.arm(item.deadline);
   }
 
+  /** Removes a heap item; a no-op for anything else. */
   remove(item: E): void {
     const index = item.heapIndex;
-    if (index === IN_LIST) {
-      const prev = item.deadlinePrev;
-      const next = item.deadlineNext;
-      if (prev === null) this.head = next;
-      else prev.deadlineNext = next;
-      if (next === null) this.tail = prev;
-      else next.deadlinePrev = prev;
-      item.deadlinePrev = item.deadlineNext = null;
-      item.heapIndex = NOT_TRACKED;
-      this.listSize--;
-      return;
-    }
     if (index < 0) return;
     const heap = this.heap;
     const last = heap.pop()!;
@@ -83,29 +83,20 @@ export class DeadlineTimer<E extends Deadlined<E>> {
     }
   }
 
-  /** Stops the timer and forgets every item (without calling onExpire). */
-  clear(): E[] {
+  /** Stops the timer and forgets the heap (without calling onExpire). */
+  clear(): void {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     this.armedFor = Infinity;
-    const items = this.heap.splice(0);
-    for (let item = this.head; item !== null; item = item.deadlineNext) items.push(item);
-    for (const item of items) {
-      item.heapIndex = NOT_TRACKED;
-      item.deadlinePrev = item.deadlineNext = null;
-    }
-    this.head = this.tail = null;
-    this.listSize = 0;
-    return items;
+    for (const item of this.heap.splice(0)) item.heapIndex = NOT_TRACKED;
   }
 
-  private earliest(): E | null {
-    const head = this.head;
-    const top = this.heap.length > 0 ? this.heap[0]! : null;
-    if (head === null) return top;
-    if (top === null || head.deadline <= top.deadline) return head;
-    return top;
-  }
+  private readonly stamp = (): void => {
+    this.stampQueued = false;
+    const earliest = this.shared.stamp(preciseNow());
+    // Earlier shared deadlines were armed for when they were stamped, so only a new earliest matters.
+    if (earliest < this.armedFor) this.arm(earliest);
+  };
 
   private arm(deadline: number): void {
     if (this.timer !== null) clearTimeout(this.timer);
@@ -118,12 +109,15 @@ export class DeadlineTimer<E extends Deadlined<E>> {
     this.timer = null;
     this.armedFor = Infinity;
     const now = preciseNow();
-    for (let item = this.earliest(); item !== null && item.deadline <= now; item = this.earliest()) {
+    const heap = this.heap;
+    while (heap.length > 0 && heap[0]!.deadline <= now) {
+      const item = heap[0]!;
       this.remove(item);
       this.onExpire(item);
     }
-    const next = this.earliest();
-    if (next !== null && this.timer === null) this.arm(next.deadline);
+    const nextShared = this.shared.expire(now);
+    const next = Math.min(nextShared, heap.length > 0 ? heap[0]!.deadline : Infinity);
+    if (next !== Infinity && this.timer === null) this.arm(next);
   };
 
   private siftUp(index: number): void {

@@ -1,20 +1,41 @@
 /**
  * A bounded-memory latency histogram (log-linear buckets, ~6% resolution), so percentiles cost a fixed
- * 2 KiB per pool however many acquires it has seen. Values are milliseconds.
+ * 4 KiB per histogram however many values it has seen. Values are milliseconds.
+ *
+ * snapshot() folds the fine buckets into a handful of fixed bounds (Prometheus-style) when asked, so
+ * recording never pays for them.
  */
 import type { LatencySummary } from './pool-metrics.js';
+
+/** Per-bucket counts over fixed upper bounds, for exporters (Prometheus histograms, dashboards). */
+export interface HistogramSnapshot {
+  /** Ascending bucket upper bounds, in ms. */
+  readonly boundsMs: readonly number[];
+  /** Per bucket (not cumulative); `boundsMs.length + 1` entries, the last one for values above every bound. */
+  readonly counts: readonly number[];
+  readonly count: number;
+  readonly sumMs: number;
+}
+
+/** Default snapshot bounds: 50 µs to 1 min, roughly 1-2.5-5 steps. */
+export const DEFAULT_HISTOGRAM_BOUNDS_MS: readonly number[] = Object.freeze([
+  0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000,
+]);
 
 /** Sub-buckets per power of two: 16 gives ≤ 6.25% relative error. */
 const SUB_BUCKET_BITS = 4;
 const SUB_BUCKETS = 1 << SUB_BUCKET_BITS;
 /** Powers of two covered, in microseconds: 2^0 µs .. 2^32 µs (~71 min); larger values land in the last. */
 const OCTAVES = 33;
+/** 2^31 sixteenths of a µs (2^27 µs, ~134 s): the largest value record() buckets with int32 arithmetic. */
+const INT_LIMIT = 2 ** 31;
 
 export class LatencyHistogram {
   private readonly counts = new Float64Array(OCTAVES * SUB_BUCKETS);
   /** Values below 1 µs (an acquire served at once records 0). */
   private zeros = 0;
   private total = 0;
+  private sum = 0;
   private maxValue = 0;
 
   /** Records a zero without any arithmetic: the hot path's case. */
@@ -25,17 +46,50 @@ export class LatencyHistogram {
 
   record(ms: number): void {
     this.total++;
+    this.sum += ms;
     if (ms > this.maxValue) this.maxValue = ms;
+    // In 1/16 µs units: below 2^31 (~134 s) the value truncates to an int32 and the bucket is bit
+    // arithmetic (octave = bit length minus 4, sub-bucket = the 4 bits after the top one); this runs
+    // on every hand-off, so no Math.floor and no call.
     const micros = ms * 1000;
-    if (!(micros >= 1)) {
-      this.zeros++;
+    const sixteenths = micros * SUB_BUCKETS; // exact: a power of two
+    if (!(sixteenths >= SUB_BUCKETS)) {
+      this.zeros++; // below 1 µs (NaN too)
       return;
     }
-    this.counts[bucketOf(micros)]!++;
+    if (sixteenths < INT_LIMIT) {
+      const units = sixteenths | 0;
+      const octave = 27 - Math.clz32(units);
+      this.counts[(octave << SUB_BUCKET_BITS) + (units >>> octave) - SUB_BUCKETS]!++;
+      return;
+    }
+    this.counts[slowBucketOf(micros)]!++;
   }
 
   get count(): number {
     return this.total;
+  }
+
+  get sumMs(): number {
+    return this.sum;
+  }
+
+  /**
+   * Counts per fixed bound. A fine bucket lands in the first bound at or above its lower edge, so a value within
+   * ~6% of a bound may be counted on either side of it; counts always add up to `count`.
+   */
+  snapshot(boundsMs: readonly number[] = DEFAULT_HISTOGRAM_BOUNDS_MS): HistogramSnapshot {
+    const counts = new Array<number>(boundsMs.length + 1).fill(0);
+    counts[0]! += this.zeros;
+    let slot = 0;
+    for (let i = 0; i < this.counts.length; i++) {
+      const n = this.counts[i]!;
+      if (n === 0) continue;
+      const lower = lowerEdgeMs(i);
+      while (slot < boundsMs.length && lower > boundsMs[slot]!) slot++;
+      counts[slot]! += n;
+    }
+    return { boundsMs: [...boundsMs], counts, count: this.total, sumMs: this.sum };
   }
 
   /** Value at quantile q (0..1), as the upper edge of its bucket, capped at the observed max. */
@@ -61,24 +115,18 @@ export class LatencyHistogram {
   }
 }
 
-function bucketOf(micros: number): number {
-  if (micros < FAST_LIMIT_MICROS) {
-    // In 1/16 µs units, the octave is the bit length minus 4 and the sub-bucket the 4 bits after the top one.
-    const sixteenths = Math.floor(micros * SUB_BUCKETS);
-    const octave = 31 - Math.clz32(sixteenths) - SUB_BUCKET_BITS;
-    return octave * SUB_BUCKETS + (sixteenths >>> octave) - SUB_BUCKETS;
-  }
-  return slowBucketOf(micros);
-}
-
-/** Below this (2^27 µs, ~134 s) a value in 1/16 µs fits in 31 bits and bucketOf takes the integer path. */
-const FAST_LIMIT_MICROS = 2 ** 27;
-
 function slowBucketOf(micros: number): number {
   const octave = Math.min(Math.floor(Math.log2(micros)), OCTAVES - 1);
   const base = 2 ** octave;
   const sub = Math.min(Math.floor(((micros - base) / base) * SUB_BUCKETS), SUB_BUCKETS - 1);
   return octave * SUB_BUCKETS + sub;
+}
+
+function lowerEdgeMs(bucket: number): number {
+  const octave = Math.floor(bucket / SUB_BUCKETS);
+  const sub = bucket % SUB_BUCKETS;
+  const base = 2 ** octave;
+  return (base + (sub * base) / SUB_BUCKETS) / 1000;
 }
 
 function upperEdgeMs(bucket: number): number {

@@ -11,13 +11,15 @@ export interface LeaseOwner<T> {
 }
 
 export class Lease<T> implements AsyncDisposable {
+  // Declared, then assigned in the constructor (no emitted class fields, which would each be defined
+  // first): a Lease is allocated on every lend.
   /** The borrowed connection. Do not use it after release()/destroy(). */
-  readonly connection: T;
+  declare readonly connection: T;
   /** @internal */
-  readonly entry: PooledConnection<T>;
+  declare readonly entry: PooledConnection<T>;
   /** @internal */
-  readonly borrowId: number;
-  private owner: LeaseOwner<T> | null;
+  declare readonly borrowId: number;
+  declare private owner: LeaseOwner<T> | null;
 
   constructor(owner: LeaseOwner<T>, entry: PooledConnection<T>) {
     this.owner = owner;

@@ -1,4 +1,5 @@
 /** The shape of `pool.metrics()`. */
+import type { HistogramSnapshot } from './latency-histogram.js';
 import type { DestroyReason } from './pool-events.js';
 
 export type PoolState = 'starting' | 'ready' | 'paused' | 'draining' | 'closed';
@@ -36,4 +37,16 @@ export interface PoolMetrics {
   leaks: number;
   /** How long acquires waited, in milliseconds (0 for those served at once). */
   acquireWaitMs: LatencySummary;
+  /** Only with dynamic sizing (the `dynamic` preset): the size the sizer currently keeps warm. */
+  targetSize?: number;
+}
+
+/** `pool.histograms()`: full latency distributions, for exporters. */
+export interface PoolHistograms {
+  /** How long acquires waited (0 for those served at once). Always recorded. */
+  readonly wait: HistogramSnapshot;
+  /** How long successful connection attempts took. Always recorded. */
+  readonly create: HistogramSnapshot;
+  /** How long leases were held (lend to release/destroy); recorded only while `trackUseTime` is on. */
+  readonly use: HistogramSnapshot;
 }

@@ -40,6 +40,13 @@ export interface CircuitBreakerOptions {
   resetTimeoutMs?: number;
 }
 
+export interface DynamicSizingOptions {
+  /** Length of one sample window. Default 1000. */
+  sampleIntervalMs?: number;
+  /** Consecutive quiet windows before the target steps down by one. Default 5. */
+  shrinkAfterWindows?: number;
+}
+
 export type PoolOrder = 'fifo' | 'lifo';
 export type StartupMode = 'fail-fast' | 'lazy';
 
@@ -89,6 +96,19 @@ export interface PoolEngineOptions {
   startup?: StartupMode;
   /** Bound on `start()` in fail-fast mode. Default 30000. */
   startupTimeoutMs?: number;
+  /** Record how long each lease is held (the `use` histogram); also `pool.trackUseTime()`. Default false. */
+  trackUseTime?: boolean;
+  /**
+   * A documented option set (see POOL_PRESETS) applied under the options given explicitly, which always
+   * win. Default 'balanced' (the plain defaults).
+   */
+  preset?: PoolPresetName;
+  /**
+   * Keep a measured target size between `min` and `max` warm (grown when callers wait, shrunk when
+   * connections sit idle); see DynamicSizer. `true` uses the default windows. The `dynamic` preset turns
+   * it on. Default false.
+   */
+  dynamicSizing?: boolean | DynamicSizingOptions;
 }
 
 export interface PoolOptions<T> extends PoolEngineOptions {
@@ -135,6 +155,15 @@ export interface ResolvedPoolOptions {
   circuitBreaker: ResolvedCircuitBreaker | false;
   startup: StartupMode;
   startupTimeoutMs: number;
+  trackUseTime: boolean;
+  /** The preset the options were expanded from ('balanced' when none was given). */
+  preset: PoolPresetName;
+  dynamicSizing: ResolvedDynamicSizing | false;
+}
+
+export interface ResolvedDynamicSizing {
+  sampleIntervalMs: number;
+  shrinkAfterWindows: number;
 }
 
 export const DEFAULT_POOL_NAME = 'default';
@@ -161,6 +190,68 @@ export const POOL_DEFAULTS = Object.freeze({
   circuitBreaker: Object.freeze({ failureThreshold: 5, resetTimeoutMs: 1_000 }),
   startup: 'fail-fast' as StartupMode,
   startupTimeoutMs: 30_000,
+  trackUseTime: false,
+  dynamicSizing: Object.freeze({ sampleIntervalMs: 1_000, shrinkAfterWindows: 5 }),
+});
+
+export type PoolPresetName = 'balanced' | 'throughput' | 'latency' | 'dynamic';
+export const POOL_PRESET_NAMES: readonly PoolPresetName[] = Object.freeze([
+  'balanced',
+  'throughput',
+  'latency',
+  'dynamic',
+]);
+
+/** A preset's option set. `min: 'max'` means "as many as `max`", whatever `max` ends up being. */
+export type PoolPresetOptions = Readonly<
+  Omit<PoolEngineOptions, 'preset' | 'min' | 'createRetry' | 'circuitBreaker'> & { min?: number | 'max' }
+>;
+
+/**
+ * The presets, applied under the caller's explicit options. Options that need `factory.validate`
+ * (validateOnBorrow, keepaliveMs) are left out when the factory has none, so a preset never makes a
+ * valid configuration invalid.
+ */
+export const POOL_PRESETS: Readonly<Record<PoolPresetName, PoolPresetOptions>> = Object.freeze({
+  /** The plain defaults: no connection kept open unless asked (`min` 0), idle ones closed after 60 s. */
+  balanced: Object.freeze({}),
+  /**
+   * Sustained heavy traffic: every connection opened at start and kept (`min` = `max`, so no create ever
+   * lands on the request path), the most recently returned (hottest) one lent first, borrow validation
+   * skipped for anything used in the last 5 s (a busy connection has just proven itself), more connects in
+   * flight so a refill after a failover is quick, and no validation round trip on return.
+   */
+  throughput: Object.freeze({
+    min: 'max',
+    order: 'lifo',
+    validationBypassMs: 5_000,
+    maxConcurrentCreates: 4,
+    testOnReturn: false,
+  }),
+  /**
+   * Latency-sensitive callers: every connection warm (`min` = `max`), fail fast rather than queue for long
+   * (acquire 1 s, connect 2 s), and keep idle connections proven in the background (keepalive every 5 s)
+   * so that borrow validation, still on as a safety net, almost never costs a round trip (bypass 10 s).
+   */
+  latency: Object.freeze({
+    min: 'max',
+    order: 'lifo',
+    acquireTimeoutMs: 1_000,
+    createTimeoutMs: 2_000,
+    validateOnBorrow: true,
+    validationBypassMs: 10_000,
+    keepaliveMs: 5_000,
+  }),
+  /**
+   * Variable traffic: `min` stays as given and the dynamic sizer keeps a measured target warm between
+   * `min` and `max`. LIFO keeps the surplus at the cold end of the idle list, where a 10 s idle timeout
+   * closes it once the target has come down.
+   */
+  dynamic: Object.freeze({
+    dynamicSizing: true,
+    order: 'lifo',
+    idleTimeoutMs: 10_000,
+  }),
 });
 
 /** The option names the engine accepts (besides `name` and `factory`). */
@@ -187,6 +278,9 @@ export const POOL_ENGINE_OPTION_KEYS: readonly (keyof PoolEngineOptions)[] = Obj
   'circuitBreaker',
   'startup',
   'startupTimeoutMs',
+  'trackUseTime',
+  'preset',
+  'dynamicSizing',
 ]);
 
 const POOL_OPTION_KEYS: readonly string[] = ['name', 'factory', ...POOL_ENGINE_OPTION_KEYS];
@@ -337,14 +431,23 @@ export function resolvePoolOptions(
     throw new PoolConfigError(String(rawName ?? DEFAULT_POOL_NAME), 'name', 'must be a non-empty string');
   }
   const name = (rawName as string | undefined) ?? DEFAULT_POOL_NAME;
-  const read = new OptionReader(name, input, prefix);
-  read.rejectUnknown(POOL_OPTION_KEYS);
-
-  const factory = readFactory(read);
+  const explicit = new OptionReader(name, input, prefix);
+  explicit.rejectUnknown(POOL_OPTION_KEYS);
+  const preset = explicit.oneOf('preset', 'balanced', POOL_PRESET_NAMES);
+  const factory = readFactory(explicit);
+  const { min: presetMin, ...presetRest } = POOL_PRESETS[preset];
+  const read = new OptionReader(name, underPreset(presetRest, input, factory), prefix);
   const d = POOL_DEFAULTS;
 
-  const min = read.number('min', d.min, { min: 0, integer: true });
-  const max = read.number('max', d.max, { min: 1, integer: true });
+  let min: number;
+  let max: number;
+  if (presetMin === 'max' && read.raw('min') === undefined) {
+    max = read.number('max', d.max, { min: 1, integer: true });
+    min = max;
+  } else {
+    min = read.number('min', typeof presetMin === 'number' ? presetMin : d.min, { min: 0, integer: true });
+    max = read.number('max', d.max, { min: 1, integer: true });
+  }
   if (min > max) read.fail('min', `must not be greater than max (min ${min}, max ${max})`);
 
   const retry = read.nested('createRetry');
@@ -422,6 +525,42 @@ export function resolvePoolOptions(
     circuitBreaker,
     startup: read.oneOf('startup', d.startup, ['fail-fast', 'lazy']),
     startupTimeoutMs: read.number('startupTimeoutMs', d.startupTimeoutMs, positive),
+    trackUseTime: read.boolean('trackUseTime', d.trackUseTime),
+    preset,
+    dynamicSizing: readDynamicSizing(read),
+  };
+}
+
+/**
+ * The preset's options with the explicit ones on top. An explicit `undefined` counts as not given, and
+ * preset options that need `factory.validate` are dropped when the factory has none.
+ */
+function underPreset(
+  preset: PoolPresetOptions,
+  input: Record<string, unknown>,
+  factory: PoolFactory<unknown>,
+): Record<string, unknown> {
+  const merged: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(preset)) {
+    if (factory.validate === undefined && (key === 'validateOnBorrow' || key === 'keepaliveMs')) continue;
+    merged[key] = value;
+  }
+  for (const [key, value] of Object.entries(input)) if (value !== undefined) merged[key] = value;
+  return merged;
+}
+
+function readDynamicSizing(read: OptionReader): ResolvedDynamicSizing | false {
+  const raw = read.raw('dynamicSizing');
+  const d = POOL_DEFAULTS.dynamicSizing;
+  if (raw === undefined || raw === false) return false;
+  if (raw === true) return { ...d };
+  if (!isPlainObject(raw))
+    read.fail('dynamicSizing', `must be true, false or an object (got ${describe(raw)})`);
+  const nested = read.nested('dynamicSizing')!;
+  nested.rejectUnknown(['sampleIntervalMs', 'shrinkAfterWindows']);
+  return {
+    sampleIntervalMs: nested.number('sampleIntervalMs', d.sampleIntervalMs, { min: 1 }),
+    shrinkAfterWindows: nested.number('shrinkAfterWindows', d.shrinkAfterWindows, { min: 1, integer: true }),
   };
 }
 

@@ -10,8 +10,10 @@ import { CircuitBreaker } from './circuit-breaker.js';
 import { coarseNow, preciseNow } from './coarse-clock.js';
 import { createBackoffDelay } from './create-backoff.js';
 import { DeadlineTimer } from './deadline-timer.js';
+import { DynamicSizer } from './dynamic-sizer.js';
 import { LatencyHistogram } from './latency-histogram.js';
 import { Lease, type LeaseOwner } from './lease.js';
+import type { PoolConnectionInfo, PoolConnectionState } from './pool-connection-info.js';
 import {
   PoolClosedError,
   PoolConfigError,
@@ -22,16 +24,21 @@ import {
   PoolUnavailableError,
 } from './pool-errors.js';
 import { PoolEventEmitter, toError, type DestroyReason } from './pool-events.js';
-import type { PoolCircuitState, PoolMetrics, PoolState } from './pool-metrics.js';
+import type { PoolCircuitState, PoolHistograms, PoolMetrics, PoolState } from './pool-metrics.js';
 import {
   resolvePoolOptions,
   type PoolFactory,
   type PoolOptions,
   type ResolvedPoolOptions,
 } from './pool-options.js';
-import { PooledConnection } from './pooled-connection.js';
+import { PooledConnection, type ConnectionState } from './pooled-connection.js';
 import { WaitQueue } from './wait-queue.js';
-import { Waiter } from './waiter.js';
+import { promiseFor, Waiter } from './waiter.js';
+import { sharedClock } from './shared-clock.js';
+
+export type { PoolConnectionInfo, PoolConnectionState } from './pool-connection-info.js';
+export type { HistogramSnapshot } from './latency-histogram.js';
+export type { PoolHistograms } from './pool-metrics.js';
 
 export interface AcquireOptions {
   /** Overrides `acquireTimeoutMs` for this call. */
@@ -79,7 +86,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
   /** start() has run: from then on the pool keeps `min` connections. */
   private started = false;
 
-  private readonly connections = new Set<PooledConnection<T>>();
+  private readonly entries = new Set<PooledConnection<T>>();
   /** Idle connections, least recently returned first. */
   private readonly idle: PooledConnection<T>[] = [];
   private lent = 0;
@@ -88,7 +95,14 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
   private validatingForBorrow = 0;
 
   private readonly waiters = new WaitQueue<T>();
-  private readonly deadlines = new DeadlineTimer<Waiter<T>>((waiter) => this.expireWaiter(waiter));
+  private readonly deadlines = new DeadlineTimer<Waiter<T>>(
+    {
+      stamp: (now) => this.waiters.stamp(now, this.addToHeap),
+      expire: (now) => this.waiters.expire(now, this.expireWaiter),
+    },
+    (waiter) => this.expireWaiter(waiter),
+  );
+  private readonly addToHeap = (waiter: Waiter<T>): void => this.deadlines.add(waiter);
   private readonly breaker: CircuitBreaker | null;
   private readonly createAttempts = new Set<CreateAttempt>();
   private consecutiveCreateFailures = 0;
@@ -108,6 +122,10 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
   private nextConnectionId = 1;
 
   private readonly waitHistogram = new LatencyHistogram();
+  private readonly createHistogram = new LatencyHistogram();
+  private readonly useHistogram = new LatencyHistogram();
+  /** Lease hold times are measured (two precise clock reads per lease) only while this is on. */
+  private trackingUse: boolean;
   private readonly totals = {
     created: 0,
     acquired: 0,
@@ -133,6 +151,8 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
   private readonly returnWork: boolean;
   private readonly maxUses: number;
   private readonly leakDetectionMs: number;
+  /** Only with dynamicSizing: moves the floor of kept connections (`min` otherwise). */
+  private readonly sizer: DynamicSizer | null;
 
   constructor(options: PoolOptions<T>) {
     super();
@@ -146,6 +166,17 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     this.returnWork = this.factory.reset !== undefined || resolved.testOnReturn;
     this.maxUses = resolved.maxUses;
     this.leakDetectionMs = resolved.leakDetectionMs;
+    this.trackingUse = resolved.trackUseTime;
+    this.sizer =
+      resolved.dynamicSizing === false
+        ? null
+        : new DynamicSizer(
+            { min: resolved.min, max: resolved.max, ...resolved.dynamicSizing },
+            {
+              currentDemand: () => this.entries.size - this.idle.length + this.waiters.size,
+              targetChanged: (target, previous) => this.onTargetChange(target, previous),
+            },
+          );
     this.breaker =
       resolved.circuitBreaker === false
         ? null
@@ -179,7 +210,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
   }
 
   private async startFailFast(): Promise<void> {
-    const target = Math.max(this.options.min, 1) - this.connections.size;
+    const target = Math.max(this.options.min, 1) - this.entries.size;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -222,7 +253,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     const worker = async (): Promise<void> => {
       while (remaining > 0 && this.currentState !== 'closed') {
         remaining--;
-        if (this.connections.size + this.pendingCreates >= this.options.max) return;
+        if (this.entries.size + this.pendingCreates >= this.options.max) return;
         await this.attemptCreate();
       }
     };
@@ -232,6 +263,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
 
   private markStarted(): void {
     this.started = true;
+    this.sizer?.start();
     if (this.currentState === 'starting') this.setState('ready');
     this.fill();
   }
@@ -291,6 +323,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     const startedAt = preciseNow();
     this.setState('closed');
     this.breaker?.dispose();
+    this.sizer?.close();
     this.clearTimer('retry');
     this.clearTimer('housekeeping');
     this.deadlines.clear();
@@ -301,10 +334,11 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
 
     await this.waitUntilNothingLent(timeoutMs);
     // Whatever is still out (lent past the timeout, or being validated) is destroyed now; its lease is revoked.
-    for (const entry of [...this.connections]) this.destroyEntry(entry, 'close');
+    for (const entry of [...this.entries]) this.destroyEntry(entry, 'close');
 
     const remaining = Math.max(0, timeoutMs - (preciseNow() - startedAt));
     await this.settleInFlight(remaining + this.options.destroyTimeoutMs);
+    sharedClock.reset();
   }
 
   /** Waits for background work (destroys are individually bounded by destroyTimeoutMs). */
@@ -387,7 +421,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
    * connection the pool doesn't hold.
    */
   evict(connection: T, reason?: unknown): boolean {
-    for (const entry of this.connections) {
+    for (const entry of this.entries) {
       if (entry.connection !== connection) continue;
       if (entry.state === 'idle') {
         this.destroyEntry(entry, 'error', reason);
@@ -407,6 +441,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     this.lent--;
     this.totals.released++;
     entry.acquireStack = undefined;
+    if (this.trackingUse) this.recordUse(entry);
     if (this.listeningRelease) this.emit('release', entry.connection);
     if (destroy || entry.evicted) {
       this.destroyEntry(entry, 'error', reason);
@@ -423,6 +458,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
   private putBack(entry: PooledConnection<T>, validated: boolean): void {
     const now = coarseNow();
     entry.lastUsedAt = now;
+    entry.idleSince = now;
     if (this.currentState === 'closed') {
       this.destroyEntry(entry, 'close');
     } else if (entry.uses >= this.maxUses) {
@@ -449,7 +485,9 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
         if (outcome !== undefined && typeof (outcome as PromiseLike<void>).then === 'function')
           pending = outcome;
       } catch (error) {
-        this.emit('error', toError(error), { phase: 'reset' });
+        const failure = toError(error);
+        entry.lastError = failure.message;
+        this.emit('error', failure, { phase: 'reset' });
         this.destroyEntry(entry, 'error', error);
         this.afterConnectionLost();
         return;
@@ -470,6 +508,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     if (resetting !== undefined) {
       const error = await this.bounded(() => Promise.resolve(resetting), 'reset');
       if (error !== undefined) {
+        entry.lastError = error.message;
         this.emit('error', error, { phase: 'reset' });
         if (entry.state === 'returning') {
           this.destroyEntry(entry, 'error', error);
@@ -502,6 +541,8 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     entry.uses++;
     this.lent++;
     this.totals.acquired++;
+    if (this.sizer !== null) this.sizer.observe(this.lent + this.waiters.size);
+    if (this.trackingUse) entry.useStartedAt = sharedClock.now();
     if (stack !== undefined) {
       entry.lentAt = coarseNow();
       entry.acquireStack = stack;
@@ -551,9 +592,15 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
 
   private serve(waiter: Waiter<T>, entry: PooledConnection<T>): void {
     waiter.settled = true;
-    this.deadlines.remove(waiter);
+    if (waiter.heapIndex >= 0) this.deadlines.remove(waiter);
     if (waiter.onAbort !== null) detachSignal(waiter);
-    this.waitHistogram.record(preciseNow() - waiter.enqueuedAt);
+    // Unstamped: enqueued and served within one burst, a wait shorter than the clock resolves.
+    const enqueuedAt = waiter.deadline - waiter.timeoutMs;
+    const waited = sharedClock.now() - enqueuedAt;
+    if (waited > 0) {
+      this.waitHistogram.record(waited);
+      if (this.sizer !== null) this.sizer.waits++;
+    } else this.waitHistogram.recordZero();
     waiter.resolve(this.lend(entry, waiter.stack));
   }
 
@@ -570,50 +617,36 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     if (signal !== undefined && signal.aborted) return Promise.reject(signal.reason);
     // maxWaiting bounds callers who must wait for a connection to come back; those a connection is being
     // validated or can still be created for are not counted.
-    const covered = this.validatingForBorrow + (this.options.max - this.connections.size);
+    const covered = this.validatingForBorrow + (this.options.max - this.entries.size);
     if (this.waiters.size - covered >= this.options.maxWaiting) {
       return Promise.reject(new PoolQueueFullError(this.name, this.options.maxWaiting));
     }
     if (this.isUnservable()) return Promise.reject(this.unavailableError());
 
-    const timeoutMs = options?.timeoutMs ?? this.options.acquireTimeoutMs;
-    const now = preciseNow();
-    let resolve!: (lease: Lease<T>) => void;
-    let reject!: (error: unknown) => void;
-    const promise = new Promise<Lease<T>>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
+    const ownTimeoutMs = options?.timeoutMs;
     const waiter = new Waiter<T>(
-      resolve,
-      reject,
       options?.priority ?? 0,
-      now + timeoutMs,
-      now,
-      timeoutMs,
+      ownTimeoutMs ?? this.options.acquireTimeoutMs,
+      ownTimeoutMs !== undefined,
       signal,
     );
-    waiter.stack = stack;
+    const promise = promiseFor(waiter);
+    if (stack !== undefined) waiter.stack = stack;
     this.waiters.push(waiter);
-    this.deadlines.add(waiter);
-    if (signal !== undefined) {
-      waiter.onAbort = () => this.abortWaiter(waiter);
-      signal.addEventListener('abort', waiter.onAbort, { once: true });
-    }
+    this.deadlines.requestStamp();
+    if (this.sizer !== null) this.sizer.observe(this.entries.size - this.idle.length + this.waiters.size);
+    if (signal !== undefined) waiter.onAbort = this.listenForAbort(waiter, signal);
     // dispatch() and fill() would return at once with nothing idle and the pool at max: skip the calls.
     if (this.idle.length > 0) this.dispatch();
-    if (this.connections.size + this.pendingCreates < this.options.max) this.fill();
-    if (signal === undefined) return promise;
-    // The hand-off and an abort can happen in the same tick (release() resolves us, then the caller aborts
-    // before our continuation runs). The caller then gets the abort reason and the connection goes to the
-    // next waiter instead of being stranded with a caller that gave up.
-    return promise.then((lease) => {
-      if (signal.aborted) {
-        lease.release();
-        throw signal.reason;
-      }
-      return lease;
-    });
+    if (this.entries.size + this.pendingCreates < this.options.max) this.fill();
+    return signal === undefined ? promise : settleUnlessAborted(promise, signal);
+  }
+
+  /** Not inline in enqueue(): a closure there would make V8 allocate a context on every call, signal or not. */
+  private listenForAbort(waiter: Waiter<T>, signal: AbortSignal): () => void {
+    const onAbort = (): void => this.abortWaiter(waiter);
+    signal.addEventListener('abort', onAbort, { once: true });
+    return onAbort;
   }
 
   private checkAcquireOptions(options: AcquireOptions): PoolConfigError | undefined {
@@ -637,20 +670,21 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     return undefined;
   }
 
-  private expireWaiter(waiter: Waiter<T>): void {
+  private readonly expireWaiter = (waiter: Waiter<T>): void => {
     if (waiter.settled) return;
     waiter.settled = true;
     this.waiters.remove(waiter);
     detachSignal(waiter);
     this.totals.timeouts++;
+    if (this.sizer !== null) this.sizer.waits++;
     const cause = this.consecutiveCreateFailures > 0 ? this.lastCreateError : undefined;
     waiter.reject(
       new PoolTimeoutError(
         this.name,
         {
           timeoutMs: waiter.timeoutMs,
-          size: this.connections.size,
-          active: this.connections.size - this.idle.length,
+          size: this.entries.size,
+          active: this.entries.size - this.idle.length,
           idle: this.idle.length,
           pending: this.pendingCreates,
           waiting: this.waiters.size,
@@ -659,7 +693,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
         { cause },
       ),
     );
-  }
+  };
 
   private abortWaiter(waiter: Waiter<T>): void {
     if (waiter.settled) return;
@@ -694,11 +728,11 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     // While attempts are failing, one at a time: a down server gets one attempt per backoff step.
     const concurrency = this.consecutiveCreateFailures > 0 ? 1 : this.options.maxConcurrentCreates;
     for (;;) {
-      const total = this.connections.size + this.pendingCreates;
+      const total = this.entries.size + this.pendingCreates;
       if (total >= this.options.max || this.pendingCreates >= concurrency) return;
       const forWaiters =
         state === 'paused' ? 0 : this.waiters.size - this.validatingForBorrow - this.pendingCreates;
-      const forMin = this.started ? this.options.min - total : 0;
+      const forMin = this.started ? this.floor() - total : 0;
       if (forWaiters <= 0 && forMin <= 0) return;
       if (this.breaker !== null && this.breaker.state !== 'closed') {
         if (!this.breaker.tryAcquireAttempt()) return;
@@ -713,6 +747,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
   /** One connection attempt. Resolves with the new connection (already placed), rejects with the failure. */
   private attemptCreate(): Promise<PooledConnection<T>> {
     this.pendingCreates++;
+    const startedAt = preciseNow();
     return new Promise<PooledConnection<T>>((resolve, reject) => {
       const controller = new AbortController();
       let settled = false;
@@ -725,6 +760,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
           this.onCreateFailure(error);
           reject(error);
         } else {
+          this.createHistogram.record(preciseNow() - startedAt);
           resolve(this.onCreateSuccess(connection as T));
         }
       };
@@ -772,7 +808,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     const lifetime =
       maxLifetimeMs === Infinity ? Infinity : maxLifetimeMs * (1 - maxLifetimeJitter * Math.random());
     const entry = new PooledConnection(connection, this.nextConnectionId++, now, now + lifetime);
-    this.connections.add(entry);
+    this.entries.add(entry);
     this.totals.created++;
     this.consecutiveCreateFailures = 0;
     this.nextCreateAt = 0;
@@ -807,7 +843,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
   /** A connection that arrived after its attempt was abandoned (timeout/close): counted, then destroyed. */
   private destroyLate(connection: T): void {
     const entry = new PooledConnection(connection, this.nextConnectionId++, preciseNow(), Infinity);
-    this.connections.add(entry);
+    this.entries.add(entry);
     this.totals.created++;
     this.emit('create', connection);
     this.destroyEntry(entry, this.currentState === 'closed' ? 'close' : 'error');
@@ -844,7 +880,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     return (
       this.breaker !== null &&
       this.breaker.state === 'open' &&
-      this.connections.size === 0 &&
+      this.entries.size === 0 &&
       this.pendingCreates === 0
     );
   }
@@ -869,6 +905,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     this.track(
       this.validate(entry).then((ok) => {
         this.validatingForBorrow--;
+        entry.idleSince = coarseNow();
         this.afterValidation(entry, ok);
         // One fewer validation covers a waiter: serve from idle or create for whoever is still waiting.
         this.dispatch();
@@ -916,7 +953,12 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     const error = await this.bounded(async (signal) => {
       valid = (await validate.call(this.factory, entry.connection, signal)) === true;
     }, 'validation');
-    if (error !== undefined) this.emit('error', error, { phase: 'validate' });
+    if (error !== undefined) {
+      entry.lastError = error.message;
+      this.emit('error', error, { phase: 'validate' });
+    } else if (!valid) {
+      entry.lastError = 'validation failed';
+    }
     return error === undefined && valid;
   }
 
@@ -965,7 +1007,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     entry.state = 'destroyed';
     entry.borrowId++; // revokes an outstanding lease
     entry.acquireStack = undefined;
-    this.connections.delete(entry);
+    this.entries.delete(entry);
     this.destroyedBy[reason]++;
     this.emit('destroy', entry.connection, reason);
     this.track(this.closeConnection(entry.connection));
@@ -1022,9 +1064,9 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     this.housekeepingAt = Infinity;
     if (this.currentState === 'closed') return;
     const now = preciseNow();
-    const { idleTimeoutMs, keepaliveMs, min } = this.options;
+    const { idleTimeoutMs, keepaliveMs } = this.options;
     let next = Infinity;
-    let evictable = this.connections.size - min;
+    let evictable = this.entries.size - this.floor();
 
     // Oldest-returned first, so idle eviction takes the longest-unused connections.
     for (const entry of [...this.idle]) {
@@ -1054,7 +1096,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
       }
     }
 
-    const busy = this.connections.size - this.idle.length;
+    const busy = this.entries.size - this.idle.length;
     if (busy > 0) {
       // Lent connections become idle when returned (their lifetime is checked then); look at them again
       // one idle period from now at the latest.
@@ -1069,7 +1111,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
   /** Reports leases held past leakDetectionMs (once each); returns when the next one would be due. */
   private checkLeaks(now: number): number {
     let next = Infinity;
-    for (const entry of this.connections) {
+    for (const entry of this.entries) {
       if (entry.state !== 'lent' || entry.leakReported || entry.acquireStack === undefined) continue;
       const dueAt = entry.lentAt + this.leakDetectionMs;
       if (dueAt <= now) {
@@ -1093,7 +1135,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
 
   private hasOutstanding(): boolean {
     if (this.lent > 0) return true;
-    for (const entry of this.connections) if (entry.state === 'returning') return true;
+    for (const entry of this.entries) if (entry.state === 'returning') return true;
     return false;
   }
 
@@ -1129,9 +1171,21 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     this.emit('state', { state: next, circuit, previousState: previous, previousCircuit: circuit });
   }
 
+  /** Connections kept open even when idle: `min`, or the dynamic sizer's target. */
+  private floor(): number {
+    return this.sizer === null ? this.options.min : this.sizer.target;
+  }
+
+  /** Grow: open connections up to the new target. Shrink: let idle eviction look at the surplus now. */
+  private onTargetChange(target: number, previous: number): void {
+    if (this.currentState === 'closed') return;
+    if (target > previous) this.fill();
+    else this.scheduleHousekeeping(preciseNow());
+  }
+
   /** A consistent snapshot of the pool's gauges, totals and acquire wait percentiles. */
   metrics(): PoolMetrics {
-    const size = this.connections.size;
+    const size = this.entries.size;
     const idle = this.idle.length;
     const destroyed = this.destroyedBy;
     return {
@@ -1157,7 +1211,65 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
           destroyed.close,
       },
       acquireWaitMs: this.waitHistogram.summary(),
+      ...(this.sizer === null ? {} : { targetSize: this.sizer.target }),
     };
+  }
+
+  /** One entry per open connection (in creation order): a snapshot, no I/O. */
+  connections(): PoolConnectionInfo<T>[] {
+    const now = preciseNow();
+    const origin = performance.timeOrigin;
+    const infos: PoolConnectionInfo<T>[] = [];
+    for (const entry of this.entries) {
+      const state = PUBLIC_STATE[entry.state];
+      if (state === undefined) continue;
+      const info: {
+        -readonly [K in keyof PoolConnectionInfo<T>]: PoolConnectionInfo<T>[K];
+      } = {
+        id: entry.id,
+        state,
+        createdAt: Math.round(origin + entry.createdAt),
+        ageMs: Math.max(0, now - entry.createdAt),
+        idleMs: state === 'idle' ? Math.max(0, now - entry.idleSince) : 0,
+        uses: entry.uses,
+        connection: entry.connection,
+      };
+      if (entry.lastError !== undefined) info.lastError = entry.lastError;
+      infos.push(info);
+    }
+    return infos;
+  }
+
+  /** Acquire wait, connection create and (while trackUseTime is on) lease hold time distributions. */
+  histograms(): PoolHistograms {
+    return {
+      wait: this.waitHistogram.snapshot(),
+      create: this.createHistogram.snapshot(),
+      use: this.useHistogram.snapshot(),
+    };
+  }
+
+  /**
+   * Turns lease hold time measurement on or off. Leases already out when it is turned on are not measured
+   * (their start was not recorded).
+   */
+  trackUseTime(enabled: boolean): void {
+    if (typeof enabled !== 'boolean') {
+      throw new PoolConfigError(this.name, 'trackUseTime', `must be true or false (got ${typeof enabled})`);
+    }
+    if (enabled === this.trackingUse) return;
+    this.trackingUse = enabled;
+    if (!enabled) for (const entry of this.entries) entry.useStartedAt = NaN;
+  }
+
+  private recordUse(entry: PooledConnection<T>): void {
+    const startedAt = entry.useStartedAt;
+    // NaN: lent before tracking was turned on (turning it off resets every entry). Not reset here: the
+    // next lend overwrites it while tracking is on.
+    if (startedAt !== startedAt) return;
+    const held = sharedClock.now() - startedAt;
+    if (held > 0) this.useHistogram.record(held);
+    else this.useHistogram.recordZero();
   }
 
   private closedError(): PoolClosedError {
@@ -1202,11 +1314,35 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
   }
 }
 
+/** Internal states as connections() reports them; destroyed connections are not listed. */
+const PUBLIC_STATE: Record<ConnectionState, PoolConnectionState | undefined> = {
+  idle: 'idle',
+  lent: 'lent',
+  validating: 'validating',
+  returning: 'resetting',
+  destroyed: undefined,
+};
+
 function detachSignal<T>(waiter: Waiter<T>): void {
   if (waiter.onAbort !== null && waiter.signal !== undefined) {
     waiter.signal.removeEventListener('abort', waiter.onAbort);
     waiter.onAbort = null;
   }
+}
+
+/**
+ * The hand-off and an abort can happen in the same tick (release() resolves the waiter, then the caller
+ * aborts before its continuation runs). The caller then gets the abort reason and the connection goes to
+ * the next waiter instead of being stranded with a caller that gave up.
+ */
+function settleUnlessAborted<T>(promise: Promise<Lease<T>>, signal: AbortSignal): Promise<Lease<T>> {
+  return promise.then((lease) => {
+    if (signal.aborted) {
+      lease.release();
+      throw signal.reason;
+    }
+    return lease;
+  });
 }
 
 function captureStack(): string {

@@ -22,6 +22,12 @@ export class PooledConnection<T> {
   uses = 0;
   /** Coarse-clock time of the last return (or creation, or successful validation). */
   lastUsedAt: number;
+  /** Coarse-clock time it last became available (a keepalive check does not restart it); for connections(). */
+  idleSince: number;
+  /** Precise time the current lease began, while use time is tracked; NaN otherwise. */
+  useStartedAt = NaN;
+  /** Message of the last failed validation or reset. */
+  lastError: string | undefined = undefined;
   /** Coarse-clock time the current lease began; only kept when leak detection is on. */
   lentAt = 0;
   /** Stack of the acquire() holding it; only kept when leak detection is on. */
@@ -38,5 +44,6 @@ export class PooledConnection<T> {
     readonly expiresAt: number,
   ) {
     this.lastUsedAt = createdAt;
+    this.idleSince = createdAt;
   }
 }

@@ -27,11 +27,22 @@ export class WaitQueue<T> {
   shift(): Waiter<T> | null {
     const lanes = this.lanes;
     for (let i = 0; i < lanes.length; i++) {
-      const waiter = lanes[i]!.head;
-      if (waiter !== null) {
-        this.remove(waiter);
-        return waiter;
+      const lane = lanes[i]!;
+      const waiter = lane.head;
+      if (waiter === null) continue;
+      // remove(), specialised for the head: this runs on every hand-off.
+      const next = waiter.next;
+      lane.head = next;
+      if (next !== null) {
+        next.prev = null;
+        waiter.next = null;
+      } else {
+        lane.tail = null;
+        if (lanes.length > 1) this.lanes = lanes.filter((l) => l !== lane);
       }
+      waiter.lane = null;
+      this.count--;
+      return waiter;
     }
     return null;
   }
@@ -49,6 +60,51 @@ export class WaitQueue<T> {
     this.count--;
     if (lane.head === null && this.lanes.length > 1) this.lanes = this.lanes.filter((l) => l !== lane);
     return true;
+  }
+
+  /**
+   * Stamps the waiters queued since the last stamp (they are at the tails of their lanes): deadline = now +
+   * their timeout. Own-timeout waiters are handed to `toHeap`. Returns the earliest shared-timeout deadline
+   * given, or Infinity.
+   */
+  stamp(now: number, toHeap: (waiter: Waiter<T>) => void): number {
+    let earliest = Infinity;
+    const lanes = this.lanes;
+    for (let i = 0; i < lanes.length; i++) {
+      let first: Waiter<T> | null = null;
+      for (let w = lanes[i]!.tail; w !== null && w.deadline !== w.deadline; w = w.prev) first = w;
+      // Oldest first, so heap insertions arrive mostly in deadline order and the timer is re-armed rarely.
+      for (let w = first; w !== null; w = w.next) {
+        w.deadline = now + w.timeoutMs;
+        if (w.ownTimeout) toHeap(w);
+        else if (w.deadline < earliest) earliest = w.deadline;
+      }
+    }
+    return earliest;
+  }
+
+  /**
+   * Calls `onExpire` for every shared-timeout waiter due by `now` (own-timeout ones are the heap's). In a
+   * lane their deadlines are in queue order, so each lane is read only up to its first one not due.
+   * Returns the earliest shared-timeout deadline left, or Infinity.
+   */
+  expire(now: number, onExpire: (waiter: Waiter<T>) => void): number {
+    let earliest = Infinity;
+    for (const lane of this.lanes) {
+      let w = lane.head;
+      while (w !== null) {
+        const next = w.next;
+        if (!w.ownTimeout) {
+          if (!(w.deadline <= now)) {
+            if (w.deadline < earliest) earliest = w.deadline; // NaN (unstamped) compares false
+            break;
+          }
+          onExpire(w); // removes it from the lane
+        }
+        w = next;
+      }
+    }
+    return earliest;
   }
 
   /** Removes every waiter, oldest of the highest priority first. */

@@ -1,37 +1,76 @@
 /**
- * One caller waiting for a connection. It sits in two structures at once: the fair wait queue (priority
- * lanes of FIFO linked lists) and the deadline timer (a FIFO list, or a heap for out-of-order deadlines).
- * Removals are O(1) (O(log n) in the heap) through the fields below, so a timeout or abort leaves no
- * tombstone behind.
+ * One caller waiting for a connection. It sits in the fair wait queue (priority lanes of FIFO linked
+ * lists), which is also the deadline list of waiters on the pool's acquireTimeoutMs; a waiter with its own
+ * timeoutMs is in the deadline timer's heap too. Removals are O(1) (O(log n) in the heap) through the
+ * fields below, so a timeout or abort leaves no tombstone behind.
  */
 import type { Lease } from './lease.js';
 
 export class Waiter<T> {
+  // Declared, then assigned in the constructor: emitted class fields would each be defined (a slower
+  // define-own-property per field) and the constructor parameters stored twice. One Waiter per queued acquire.
   /** Intrusive links of the lane this waiter sits in (null when not queued). */
-  prev: Waiter<T> | null = null;
-  next: Waiter<T> | null = null;
-  lane: WaitLane<T> | null = null;
-  /** Where the deadline timer keeps it: a heap position, or a marker (see DeadlineTimer). */
-  heapIndex = -1;
-  /** Links of the deadline timer's FIFO list. */
-  deadlinePrev: Waiter<T> | null = null;
-  deadlineNext: Waiter<T> | null = null;
+  declare prev: Waiter<T> | null;
+  declare next: Waiter<T> | null;
+  declare lane: WaitLane<T> | null;
+  /** Position in the deadline timer's heap (own timeoutMs only), or -1. */
+  declare heapIndex: number;
   /** Set when the waiter leaves the queue for good (served, timed out, aborted, rejected). */
-  settled = false;
-  onAbort: (() => void) | null = null;
+  declare settled: boolean;
+  declare onAbort: (() => void) | null;
   /** Stack of the acquire() call, kept only when leak detection is on. */
-  stack: string | undefined = undefined;
+  declare stack: string | undefined;
+  /** The acquire promise's settlers, filled in by promiseFor() (no closure per waiter). */
+  declare resolve: (lease: Lease<T>) => void;
+  declare reject: (error: unknown) => void;
+  /**
+   * When the wait times out. NaN until the deadline timer stamps it (callers on the pool's acquireTimeoutMs
+   * are stamped at the end of their burst); it was enqueued at `deadline - timeoutMs`.
+   */
+  declare deadline: number;
+  declare readonly priority: number;
+  declare readonly timeoutMs: number;
+  /** Has its own timeoutMs (deadline in the heap) rather than the pool's (deadline in queue order). */
+  declare readonly ownTimeout: boolean;
+  declare readonly signal: AbortSignal | undefined;
 
-  constructor(
-    readonly resolve: (lease: Lease<T>) => void,
-    readonly reject: (error: unknown) => void,
-    readonly priority: number,
-    readonly deadline: number,
-    readonly enqueuedAt: number,
-    readonly timeoutMs: number,
-    readonly signal: AbortSignal | undefined,
-  ) {}
+  constructor(priority: number, timeoutMs: number, ownTimeout: boolean, signal: AbortSignal | undefined) {
+    this.prev = null;
+    this.next = null;
+    this.lane = null;
+    this.heapIndex = -1;
+    this.settled = false;
+    this.onAbort = null;
+    this.stack = undefined;
+    this.resolve = noop;
+    this.reject = noop;
+    this.deadline = NaN;
+    this.priority = priority;
+    this.timeoutMs = timeoutMs;
+    this.ownTimeout = ownTimeout;
+    this.signal = signal;
+  }
 }
+
+/** The waiter whose promise is being constructed: the executor below is shared, not a closure per call. */
+let constructing: Waiter<unknown> | null = null;
+
+function captureSettlers(resolve: (lease: Lease<unknown>) => void, reject: (error: unknown) => void): void {
+  const waiter = constructing!;
+  constructing = null;
+  waiter.resolve = resolve;
+  waiter.reject = reject;
+}
+
+/** A new promise whose resolve/reject the waiter holds. */
+export function promiseFor<T>(waiter: Waiter<T>): Promise<Lease<T>> {
+  constructing = waiter as Waiter<unknown>;
+  return new Promise<Lease<T>>(
+    captureSettlers as (resolve: (lease: Lease<T>) => void, reject: (error: unknown) => void) => void,
+  );
+}
+
+function noop(): void {}
 
 /** Waiters of one priority, oldest first. */
 export class WaitLane<T> {

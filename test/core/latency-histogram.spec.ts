@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { LatencyHistogram } from '../../lib/core/index.js';
+import { DEFAULT_HISTOGRAM_BOUNDS_MS, LatencyHistogram } from '../../lib/core/index.js';
 
 describe('LatencyHistogram', () => {
   it('reports zeros for an empty histogram', () => {
@@ -28,5 +28,51 @@ describe('LatencyHistogram', () => {
     expect(h.quantile(1)).toBe(20);
     for (let i = 0; i < 100_000; i++) h.record(Math.random() * 1e6);
     expect(h.count).toBe(100_100);
+  });
+
+  it('snapshots into fixed bounds with per-bucket counts that add up and a sum', () => {
+    const h = new LatencyHistogram();
+    h.recordZero();
+    for (const ms of [0.3, 1, 1, 7, 40, 40, 40, 90_000]) h.record(ms);
+    const snap = h.snapshot([1, 10, 100]);
+    expect(snap.boundsMs).toEqual([1, 10, 100]);
+    expect(snap.counts).toEqual([4, 1, 3, 1]); // 0, 0.3, 1, 1 | 7 | 40 x3 | 90 s
+    expect(snap.count).toBe(9);
+    expect(snap.sumMs).toBeCloseTo(0.3 + 2 + 7 + 120 + 90_000, 6);
+    const defaults = h.snapshot();
+    expect(defaults.boundsMs).toEqual(DEFAULT_HISTOGRAM_BOUNDS_MS);
+    expect(defaults.counts).toHaveLength(DEFAULT_HISTOGRAM_BOUNDS_MS.length + 1);
+    expect(defaults.counts.reduce((a, b) => a + b, 0)).toBe(9);
+    expect(defaults.counts.at(-1)).toBe(1); // 90 s is above the last bound
+  });
+  it('puts each value in its log-linear bucket (1/16 of a power of two of µs), at the edges too', () => {
+    // Reference: octave = floor(log2(µs)), sub-bucket = floor of the 16ths of the octave above it.
+    const lowerEdgeMs = (ms: number): number => {
+      const micros = ms * 1000;
+      const octave = Math.min(Math.floor(Math.log2(micros)), 32);
+      const base = 2 ** octave;
+      const sub = Math.min(Math.floor(((micros - base) / base) * 16), 15);
+      return (base + (sub * base) / 16) / 1000;
+    };
+    const values = [
+      0.001, 0.0011, 0.00106, 0.0010625, 0.002, 0.0031, 0.05, 0.0999, 0.1, 0.123456, 1, 1.0625, 2.5, 17.3,
+      1000, 65_535.9, 134_217.727, 134_217.728, 134_217.729, 200_000, 4_294_967.296, 1e9,
+    ];
+    for (const ms of values) {
+      const h = new LatencyHistogram();
+      h.record(ms);
+      const lower = lowerEdgeMs(ms);
+      // A bucket goes to the first bound at or above its lower edge: bounds just around the reference edge
+      // catch it in the middle slot only if the bucket is exactly the reference one.
+      const snapshot = h.snapshot([lower * (1 - 1e-9), lower * (1 + 1e-9)]);
+      expect({ ms, counts: snapshot.counts }).toEqual({ ms, counts: [0, 1, 0] });
+    }
+  });
+
+  it('counts values below 1 µs, and NaN, as zeros', () => {
+    const h = new LatencyHistogram();
+    for (const ms of [0, 0.0009999, Number.NaN, -5]) h.record(ms);
+    expect(h.snapshot([0.001]).counts).toEqual([4, 0]);
+    expect(h.count).toBe(4);
   });
 });
