@@ -28,6 +28,16 @@ export interface BackendContext<TConnection = unknown, TDriver = unknown> {
   discard(connection: TConnection, error: unknown): void;
 }
 
+/** Per-connection query statistics a backend reports through `connectionStats`. */
+export interface BackendConnectionStats {
+  /** Queries (PostgreSQL) or commands (Redis, MongoDB) run on the connection. */
+  readonly queries: number;
+  /** Their total duration, in milliseconds. */
+  readonly totalQueryMs: number;
+  /** The last failed query's error message, redacted. */
+  readonly lastError?: string;
+}
+
 /** The arguments a pool class is constructed with; `createPool` builds them. */
 export interface BackendPoolInit<TConnection = unknown, TDriver = unknown> {
   readonly definition: BackendDefinition<TConnection, TDriver>;
@@ -82,6 +92,22 @@ export interface BackendDefinition<TConnection = unknown, TDriver = unknown> {
   reset?(connection: TConnection, context: BackendContext<TConnection, TDriver>): Promise<void> | void;
   /** Did `error`, thrown while the connection was lent, leave it unusable? */
   isBroken?(connection: TConnection, error: unknown, context: BackendContext<TConnection, TDriver>): boolean;
+  /**
+   * Is `error` the driver saying the connection itself failed (socket reset or closed, session ended by the
+   * server), as opposed to a statement the server refused or the caller's own error? When a call on a
+   * broken connection failed with such an error, the caller gets PoolConnectionError (the driver's error
+   * as its `cause`). Omitted: every error of a call whose connection `isBroken` condemned counts.
+   */
+  isConnectionError?(error: unknown, context: BackendContext<TConnection, TDriver>): boolean;
+
+  /**
+   * What has run on `connection`, for `pool.connections()`: the queries (or commands) it ran, their total
+   * duration in milliseconds, and the last one's error message if one failed (redact it with the context's
+   * redactor). Called only when someone asks for the list, so it may allocate; but keep the counting behind
+   * it cheap (a counter and a clock read per query), as it runs on every query. Omitted, or `undefined` for a
+   * connection: it shows 0 queries.
+   */
+  connectionStats?(connection: TConnection): BackendConnectionStats | undefined;
 
   /** Builds the pool object (a BackendPool subclass with backend methods such as `query`). Default: BackendPool. */
   createPool?(init: BackendPoolInit<TConnection, TDriver>): BackendPool<TConnection>;

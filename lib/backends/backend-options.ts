@@ -185,7 +185,7 @@ function readUri(
 }
 
 /** A credential-free description of a bad value: its type only, never its content. */
-function describeType(value: unknown): string {
+export function describeType(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'string') return value === '' ? 'an empty string' : 'a string';

@@ -24,6 +24,7 @@ import {
   PoolConfigError,
   resolvePoolOptions,
 } from '../core/index.js';
+import type { PoolConnectionInfo, PoolConnectionState, PoolHistograms } from '../core/pool.js';
 import type { BackendContext, BackendDefinition, BackendPoolInit } from './backend-definition.js';
 import {
   DEFAULT_HEALTH_TIMEOUT_MS,
@@ -31,6 +32,7 @@ import {
   type HealthCheckResult,
 } from './backend-health.js';
 import type { ResolvedBackendOptions } from './backend-options.js';
+import { PoolConnectionError } from './pool-connection-error.js';
 import { PoolQueryTimeoutError } from './pool-query-timeout-error.js';
 import { redactUri, Redactor, secretsOfOptions, secretsOfUri } from './redaction.js';
 
@@ -40,6 +42,30 @@ const inspectSymbol = Symbol.for('nodejs.util.inspect.custom');
 export interface BackendPoolSnapshot extends PoolMetrics {
   backend: string;
   target: string;
+}
+
+/**
+ * One live connection as `pool.connections()` lists it: the engine's view (state, age, uses) plus what ran on
+ * it. Never the connection object itself, nor anything secret.
+ */
+export interface BackendConnectionInfo {
+  /** Stable for the connection's life (the engine's id; MongoDB: the pool's number for a driver connection). */
+  readonly id: number;
+  /** `shared`: a connection every caller uses at once, outside leases (Redis `pool.shared`). */
+  readonly state: PoolConnectionState | 'shared';
+  /** When it was opened, epoch ms. */
+  readonly createdAt: number;
+  readonly ageMs: number;
+  /** How long it has been idle; 0 unless idle. */
+  readonly idleMs: number;
+  /** Times it was lent (MongoDB: checked out by the driver). */
+  readonly uses: number;
+  /** Queries (PostgreSQL) or commands (Redis, MongoDB) run on it. */
+  readonly queries: number;
+  /** Their mean duration in milliseconds; null when `queries` is 0. */
+  readonly avgQueryMs: number | null;
+  /** The last error seen on it (a failed query, validation or reset), redacted. */
+  readonly lastError?: string;
 }
 
 export class BackendPool<TConnection = unknown> implements AsyncDisposable {
@@ -147,16 +173,17 @@ export class BackendPool<TConnection = unknown> implements AsyncDisposable {
     return this.#engine.acquire(options);
   }
 
-  /** Acquires, runs `fn`, and always gives the connection back: destroyed if the error broke it. */
+  /**
+   * Acquires, runs `fn`, and always gives the connection back: destroyed if the error broke it. A call
+   * whose connection failed under it rejects with PoolConnectionError (see `callError`).
+   */
   async use<R>(fn: (connection: TConnection) => R | Promise<R>, options?: AcquireOptions): Promise<R> {
     const lease = await this.acquire(options);
     let result: R;
     try {
       result = await fn(lease.connection);
     } catch (error) {
-      if (this.#engine.isBroken(lease.connection, error)) lease.destroy(error);
-      else lease.release();
-      throw this.#redactor.error(error);
+      throw this.returnAfterFailure(lease, error);
     }
     lease.release();
     return result;
@@ -168,6 +195,24 @@ export class BackendPool<TConnection = unknown> implements AsyncDisposable {
 
   metrics(): PoolMetrics {
     return this.#engine.metrics();
+  }
+
+  /**
+   * A snapshot of every live connection (see BackendConnectionInfo): the engine's list, with the backend's
+   * per-connection query statistics. Cheap and without I/O; the connections themselves are not exposed.
+   */
+  connections(): BackendConnectionInfo[] {
+    return this.#engine.connections().map((info) => this.#describeConnection(info));
+  }
+
+  /** Acquire-wait and create-time histograms, and use-time while `trackUseTime` is on (see the engine). */
+  histograms(): PoolHistograms {
+    return this.#engine.histograms();
+  }
+
+  /** Records how long each lease is held (the `use` histogram); off by default. */
+  trackUseTime(enabled: boolean): void {
+    this.#engine.trackUseTime(enabled);
   }
 
   on<K extends PoolEventName>(event: K, listener: PoolEventListener<TConnection, K>): this {
@@ -245,6 +290,34 @@ export class BackendPool<TConnection = unknown> implements AsyncDisposable {
     return this.#redactor.error(error);
   }
 
+  /**
+   * What the caller of a failed call on `connection` gets, redacted (`broken`: the connection is destroyed
+   * for it). The driver reporting that the connection failed under the call (a reset socket, a closed
+   * client, the server ending the session) becomes PoolConnectionError, or the pool's own reason when the
+   * pool itself had discarded the connection (a query timeout): that, not its consequences, is what went
+   * wrong. The pool's errors, a statement the server refused, and the caller's own errors pass unchanged.
+   */
+  protected callError(connection: TConnection, error: unknown, broken: boolean): unknown {
+    if (!broken || error instanceof PoolError) return this.#redactor.error(error);
+    if (this.#definition.isConnectionError?.(error, this.#context) === false)
+      return this.#redactor.error(error);
+    const lost = this.#lostReason(connection);
+    if (lost instanceof PoolError) return lost;
+    return new PoolConnectionError(this.name, this.#redactor.error(error));
+  }
+
+  /**
+   * After a call on `lease` failed with `error`: gives the lease back (destroyed if the error broke the
+   * connection, released otherwise) and returns what the caller gets (see `callError`).
+   */
+  protected returnAfterFailure(lease: Lease<TConnection>, error: unknown): unknown {
+    const broken = this.#engine.isBroken(lease.connection, error);
+    const failure = this.callError(lease.connection, error, broken);
+    if (broken) lease.destroy(error);
+    else lease.release();
+    return failure;
+  }
+
   /** Whether `error` (thrown while `connection` was lent) left it unusable. */
   protected isBroken(connection: TConnection, error: unknown): boolean {
     return this.#engine.isBroken(connection, error);
@@ -297,6 +370,25 @@ export class BackendPool<TConnection = unknown> implements AsyncDisposable {
       signal.removeEventListener('abort', onAbort);
     }
     lease.release();
+  }
+
+  #describeConnection(info: PoolConnectionInfo<TConnection>): BackendConnectionInfo {
+    const stats = this.#definition.connectionStats?.(info.connection);
+    const queries = stats?.queries ?? 0;
+    // The query's error first: a failed validation or reset usually ends the connection (so it leaves this
+    // list), so on a live connection it is rarely the later of the two.
+    const lastError = stats?.lastError ?? info.lastError;
+    const described: BackendConnectionInfo = {
+      id: info.id,
+      state: info.state,
+      createdAt: info.createdAt,
+      ageMs: info.ageMs,
+      idleMs: info.idleMs,
+      uses: info.uses,
+      queries,
+      avgQueryMs: queries > 0 ? stats!.totalQueryMs / queries : null,
+    };
+    return lastError === undefined ? described : { ...described, lastError: this.#redactor.text(lastError) };
   }
 
   #lostReason(connection: TConnection): Error | undefined {

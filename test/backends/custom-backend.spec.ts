@@ -68,6 +68,11 @@ afterAll(async () => {
 class LineConnection {
   private buffered = '';
   private readonly pending: ((line: string) => void)[] = [];
+  /** What the backend's connectionStats hook reports: requests answered, their time, the last ERR answer. */
+  readonly stats: { queries: number; totalQueryMs: number; lastError?: string } = {
+    queries: 0,
+    totalQueryMs: 0,
+  };
 
   constructor(readonly socket: Socket) {
     socket.setEncoding('utf8');
@@ -83,8 +88,14 @@ class LineConnection {
 
   request(line: string): Promise<string> {
     if (this.socket.destroyed) return Promise.reject(new Error('socket closed'));
+    const started = performance.now();
     return new Promise<string>((resolve, reject) => {
-      this.pending.push(resolve);
+      this.pending.push((answer) => {
+        this.stats.queries++;
+        this.stats.totalQueryMs += performance.now() - started;
+        if (answer.startsWith('ERR')) this.stats.lastError = `server answered ${answer}`;
+        resolve(answer);
+      });
       this.socket.once('close', () => reject(new Error('socket closed')));
       this.socket.write(`${line}\n`);
     });
@@ -143,6 +154,7 @@ registerBackend<LineConnection>('line', {
     if (answer !== 'PONG') throw new Error(`unexpected answer ${answer}`);
   },
   isBroken: (connection) => connection.socket.destroyed,
+  connectionStats: (connection) => connection.stats,
   createPool: (init) => new LinePool(init),
 });
 
@@ -229,6 +241,58 @@ describe('a registered backend', () => {
       expect(await pool.request('ECHO after')).toBe('after');
     } finally {
       await pool.close();
+    }
+  });
+});
+
+describe('connections() of a registered backend', () => {
+  it("lists the engine's connections with what the definition's connectionStats hook reports, redacted", async () => {
+    const pool = linePool({ pool: { max: 1, validateOnBorrow: false } });
+    await pool.start();
+    try {
+      const lease = await pool.acquire();
+      await lease.connection.request('ECHO a');
+      await lease.connection.request('SLEEP 5');
+      await lease.connection.request(`ECHO ERR bad token ${SECRET}`);
+      const [held, ...rest] = pool.connections();
+      expect(rest).toEqual([]);
+      expect(held).toMatchObject({ state: 'lent', uses: 1, queries: 3, idleMs: 0 });
+      expect(held!.avgQueryMs).toBeGreaterThan(5 / 3 - 0.5);
+      expect(held!.lastError).toBe('server answered ERR bad token ***');
+      lease.release();
+      const [idle] = pool.connections();
+      expect(idle).toMatchObject({ id: held!.id, state: 'idle', uses: 1, queries: 3 });
+      expect(JSON.stringify(pool.connections())).not.toContain(SECRET);
+      expect(JSON.stringify(pool.connections())).not.toContain('socket');
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('shows no queries for a backend without the hook', async () => {
+    registerBackend<LineConnection>('line-plain', {
+      uriSchemes: ['line'],
+      connect: connectLine,
+      async close(connection) {
+        connection.socket.destroy();
+      },
+      async ping() {},
+    });
+    const pool = createPool<LineConnection>({
+      name: 'plain',
+      backend: 'line-plain',
+      uri: `line://127.0.0.1:${port}`,
+      pool: { max: 1 },
+    });
+    await pool.start();
+    try {
+      await pool.use((connection) => connection.request('ECHO x'));
+      expect(pool.connections()).toEqual([
+        expect.objectContaining({ state: 'idle', uses: 1, queries: 0, avgQueryMs: null }),
+      ]);
+    } finally {
+      await pool.close();
+      unregisterBackend('line-plain');
     }
   });
 });

@@ -10,12 +10,15 @@
  * - destroy: nothing (a slot holds no socket); the client is closed by `pool.close()`.
  * - validate / checkHealth: `ping`.
  *
- * The driver's real connection counts come from its CMAP events.
+ * The driver's real connection counts, and its connections one by one (`pool.connections()`), come from its
+ * CMAP events, which the driver emits whether or not anyone listens.
  */
 import type { Db, MongoClient, MongoClientOptions } from 'mongodb';
 import { PoolClosedError, PoolError } from '../../core/index.js';
 import type { BackendContext } from '../backend-definition.js';
+import type { BackendConnectionInfo } from '../backend-pool.js';
 import { redactUri } from '../redaction.js';
+import { MonitorWatchdog } from './mongodb-monitor-watchdog.js';
 import { mongoClientSettings, type MongoClientSettings } from './mongodb-options.js';
 
 /** What the pool needs from the `mongodb` module. */
@@ -37,6 +40,28 @@ export interface MongoDriverMetrics {
   closed: number;
 }
 
+/** One of the driver's connections, as its CMAP events describe it. */
+interface DriverConnection {
+  /** Our number for it: the driver's ids are per server, so they may repeat across servers. */
+  readonly id: number;
+  /** Epoch ms, and the same instant on performance.now()'s clock. */
+  readonly createdAt: number;
+  readonly createdAtPrecise: number;
+  /** `validating` until its handshake is done. */
+  state: 'validating' | 'idle' | 'lent';
+  idleSince: number;
+  /** Checkouts (an operation, or a cursor's getMore, each), and their total checked-out time. */
+  uses: number;
+  checkedOutAt: number;
+  totalUseMs: number;
+}
+
+/** What CMAP events say about which connection they are about. */
+interface ConnectionEvent {
+  address: string;
+  connectionId: number | '<monitor>';
+}
+
 const inspectSymbol = Symbol.for('nodejs.util.inspect.custom');
 
 /** Errors after which a slot should not be lent again: the server is unreachable or the client gone. */
@@ -50,11 +75,27 @@ const UNREACHABLE_ERRORS = new Set([
   'MongoNotConnectedError',
 ]);
 
-/** Did `error` mean the server is unreachable (so the slot is destroyed, and creation decides what next)? */
+/**
+ * Socket error codes: the driver usually wraps them in MongoNetworkError, but a socket reset under an
+ * operation in flight has been seen to reach the caller as Node's bare error.
+ */
+const SOCKET_ERROR_CODES = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'ERR_STREAM_DESTROYED',
+]);
+
+/**
+ * Did `error` mean the server is unreachable or the connection failed (so the slot is destroyed, the caller
+ * gets PoolConnectionError, and creation decides what next)?
+ */
 export function isUnreachableError(error: unknown): boolean {
   for (let e = error, depth = 0; typeof e === 'object' && e !== null && depth < 4; depth++) {
-    const name = (e as { name?: unknown }).name;
+    const { name, code } = e as { name?: unknown; code?: unknown };
     if (typeof name === 'string' && UNREACHABLE_ERRORS.has(name)) return true;
+    if (typeof code === 'string' && SOCKET_ERROR_CODES.has(code)) return true;
     e = (e as { cause?: unknown }).cause;
   }
   return false;
@@ -79,6 +120,8 @@ export class MongoClientHolder {
   readonly settings: MongoClientSettings;
   readonly #context: MongoContext;
   #client: MongoClient | undefined;
+  /** Restarts the driver's server monitor when a heartbeat hangs (see mongodb-monitor-watchdog.ts). */
+  #watchdog: MonitorWatchdog | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
   #hasKnownServers = false;
@@ -86,6 +129,9 @@ export class MongoClientHolder {
   #heartbeatFailure: Error | undefined;
   readonly #downListeners = new Set<DownListener>();
   readonly #counts = { created: 0, closed: 0, checkedOut: 0, checkedIn: 0 };
+  /** The driver's open connections, by server address, then the driver's id. */
+  readonly #connections = new Map<string, Map<number, DriverConnection>>();
+  #nextConnectionId = 1;
 
   constructor(context: MongoContext) {
     this.#context = context;
@@ -102,6 +148,7 @@ export class MongoClientHolder {
   }
 
   metrics(): MongoDriverMetrics {
+    this.#reapUnreported();
     const c = this.#counts;
     return {
       connections: Math.max(0, c.created - c.closed),
@@ -111,6 +158,32 @@ export class MongoClientHolder {
     };
   }
 
+  /**
+   * The driver's open connections. `uses` and `queries` are both the checkouts (one per operation; the
+   * driver's command monitoring, which would count commands, costs too much to leave on), and
+   * `avgQueryMs` is the mean time a checkout held the connection.
+   */
+  connections(): BackendConnectionInfo[] {
+    this.#reapUnreported();
+    const now = performance.now();
+    const infos: BackendConnectionInfo[] = [];
+    for (const byId of this.#connections.values()) {
+      for (const c of byId.values()) {
+        infos.push({
+          id: c.id,
+          state: c.state,
+          createdAt: c.createdAt,
+          ageMs: Math.max(0, now - c.createdAtPrecise),
+          idleMs: c.state === 'idle' ? Math.max(0, now - c.idleSince) : 0,
+          uses: c.uses,
+          queries: c.uses,
+          avgQueryMs: c.uses > 0 ? c.totalUseMs / c.uses : null,
+        });
+      }
+    }
+    return infos.sort((a, b) => a.id - b.id);
+  }
+
   /** The client (made, not connected, on first call: the driver connects on first use). */
   client(): MongoClient {
     if (this.#closed) throw this.#closedError();
@@ -118,10 +191,40 @@ export class MongoClientHolder {
     const { uri, clientOptions } = this.settings;
     const client = new this.#context.driver.MongoClient(uri, clientOptions);
     const counts = this.#counts;
-    client.on('connectionCreated', () => void counts.created++);
-    client.on('connectionClosed', () => void counts.closed++);
-    client.on('connectionCheckedOut', () => void counts.checkedOut++);
-    client.on('connectionCheckedIn', () => void counts.checkedIn++);
+    client.on('connectionCreated', (event) => {
+      counts.created++;
+      this.#connectionCreated(event);
+    });
+    client.on('connectionReady', (event) => {
+      const c = this.#connection(event);
+      if (c !== undefined && c.state === 'validating') {
+        c.state = 'idle';
+        c.idleSince = performance.now();
+      }
+    });
+    client.on('connectionClosed', (event) => {
+      // Not counted twice: #reapUnreported may have counted it already.
+      const known = this.#connections.get(event.address);
+      if (typeof event.connectionId !== 'number' || known === undefined) counts.closed++;
+      else if (known.delete(event.connectionId)) counts.closed++;
+    });
+    client.on('connectionCheckedOut', (event) => {
+      counts.checkedOut++;
+      const c = this.#connection(event);
+      if (c === undefined) return;
+      c.state = 'lent';
+      c.uses++;
+      c.checkedOutAt = performance.now();
+    });
+    client.on('connectionCheckedIn', (event) => {
+      counts.checkedIn++;
+      const c = this.#connection(event);
+      if (c === undefined || c.state !== 'lent') return;
+      const now = performance.now();
+      c.state = 'idle';
+      c.idleSince = now;
+      c.totalUseMs += now - c.checkedOutAt;
+    });
     client.on('topologyDescriptionChanged', (event) => {
       this.#hasKnownServers = event.newDescription.hasKnownServers;
       this.#notifyDown();
@@ -142,8 +245,63 @@ export class MongoClientHolder {
       enumerable: false,
       writable: true,
     });
+    this.#watchdog = new MonitorWatchdog(client);
     this.#client = client;
     return client;
+  }
+
+  /**
+   * The driver does not report every connection it drops: one whose handshake completes after its pool was
+   * cleared (the server marked Unknown meanwhile: a reset, a refusal) is destroyed without a
+   * `connectionClosed` event (mongodb 6-7, ConnectionPool#createConnection). Counted from the events alone,
+   * it would stay open forever, and `connections` would drift above `pool.max`. The driver's pool knows how
+   * many handshakes are really pending: surplus `validating` entries (the oldest first) are closed here.
+   * Read from the driver's internals defensively: without them, nothing is reaped.
+   */
+  #reapUnreported(): void {
+    const servers = (this.#client as { topology?: { s?: { servers?: unknown } } } | undefined)?.topology?.s
+      ?.servers;
+    if (!(servers instanceof Map)) return;
+    for (const [address, byId] of this.#connections) {
+      const pending = (servers.get(address) as { pool?: { pendingConnectionCount?: unknown } } | undefined)
+        ?.pool?.pendingConnectionCount;
+      if (typeof pending !== 'number') continue;
+      let surplus = -pending;
+      for (const c of byId.values()) if (c.state === 'validating') surplus++;
+      for (const [id, c] of byId) {
+        if (surplus <= 0) break;
+        if (c.state !== 'validating') continue;
+        byId.delete(id);
+        this.#counts.closed++;
+        surplus--;
+      }
+    }
+  }
+
+  #connectionCreated(event: ConnectionEvent): void {
+    if (typeof event.connectionId !== 'number') return;
+    let byId = this.#connections.get(event.address);
+    if (byId === undefined) {
+      byId = new Map();
+      this.#connections.set(event.address, byId);
+    }
+    const now = performance.now();
+    byId.set(event.connectionId, {
+      id: this.#nextConnectionId++,
+      createdAt: Math.round(performance.timeOrigin + now),
+      createdAtPrecise: now,
+      state: 'validating',
+      idleSince: now,
+      uses: 0,
+      checkedOutAt: now,
+      totalUseMs: 0,
+    });
+  }
+
+  #connection(event: ConnectionEvent): DriverConnection | undefined {
+    return typeof event.connectionId === 'number'
+      ? this.#connections.get(event.address)?.get(event.connectionId)
+      : undefined;
   }
 
   /** Creates a slot: the client connected and the server answering `ping`, bounded by `signal`. */
@@ -171,6 +329,9 @@ export class MongoClientHolder {
   async #closeClient(timeoutMs: number): Promise<void> {
     const client = this.#client;
     if (client === undefined) return;
+    this.#watchdog?.stop();
+    // Closed with the client, whether or not the driver reports each one before close() settles.
+    this.#connections.clear();
     for (const listener of this.#downListeners) listener(this.#closedError());
     let timer: ReturnType<typeof setTimeout> | undefined;
     const closing = client.close();

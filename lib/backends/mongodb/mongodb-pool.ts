@@ -7,6 +7,7 @@
  * - `transaction(fn)`: a session transaction where the server supports them (replica set, mongos), else
  *   PoolUnsupportedError.
  * - `metrics()`: the engine's metrics plus `driver` (the driver's real connection counts).
+ * - `connections()`: the driver's connections (not the lease slots), from its CMAP events.
  */
 import type { ClientSession, Db, MongoClient } from 'mongodb';
 import {
@@ -17,7 +18,7 @@ import {
   type PoolMetrics,
 } from '../../core/index.js';
 import type { BackendPoolInit } from '../backend-definition.js';
-import { BackendPool } from '../backend-pool.js';
+import { BackendPool, type BackendConnectionInfo } from '../backend-pool.js';
 import type { PoolQueryTimeoutError } from '../pool-query-timeout-error.js';
 import { PoolUnsupportedError } from '../pool-unsupported-error.js';
 import { withQueryTimeout } from '../query-timeout.js';
@@ -100,6 +101,16 @@ export class MongoPool extends BackendPool<Db> {
   }
 
   /**
+   * The driver's connections (the sockets, not the lease slots): `state` idle or lent (checked out by an
+   * operation), or validating during its handshake; `uses` and `queries` are its checkouts, `avgQueryMs` the
+   * mean time a checkout held it. No `lastError`: the driver reports failures per operation, not per
+   * connection. Empty before the client connects and after `close()`.
+   */
+  override connections(): BackendConnectionInfo[] {
+    return this.#holder.connections();
+  }
+
+  /**
    * Whether the server supports transactions (a replica set member or mongos, from `hello`). Resolves
    * `undefined` when it does, else the reason.
    */
@@ -149,10 +160,7 @@ export class MongoPool extends BackendPool<Db> {
       lease.release();
       return result;
     } catch (error) {
-      const mapped = this.#unsupported(error) ?? error;
-      if (this.isBroken(db, mapped)) lease.destroy(mapped);
-      else lease.release();
-      throw this.redactError(mapped);
+      throw this.returnAfterFailure(lease, this.#unsupported(error) ?? error);
     } finally {
       session.endSession().catch(noop);
     }

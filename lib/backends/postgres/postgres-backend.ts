@@ -8,7 +8,9 @@ import type { BackendDefinition } from '../backend-definition.js';
 import { loadDriver, moduleExport } from '../load-driver.js';
 import {
   closeClient,
+  connectionStats,
   isClientBroken,
+  isConnectionError,
   openClient,
   pingClient,
   resetClient,
@@ -45,6 +47,8 @@ export const postgresBackend: BackendDefinition<Client, PgDriver> = {
   ping: (client) => pingClient(client),
   reset: (client) => resetClient(client),
   isBroken: (client, error) => isClientBroken(client, error),
+  isConnectionError: (error) => isConnectionError(error),
+  connectionStats: (client) => connectionStats(client),
   createPool: (init) => new PostgresPool(init),
 };
 Object.freeze(postgresBackend);

@@ -6,13 +6,19 @@
  *
  * `client.query` is wrapped per client (an own, non-enumerable property) so that every promise query,
  * whichever way the caller got the client (`pool.query`, `transaction`, a lease), is bounded by
- * `queryTimeoutMs` and counted. Callback and Submittable (cursor, stream) queries pass through untouched.
+ * `queryTimeoutMs` and tracked as in flight (the common `query(text, values?)` runs as pg's callback form
+ * under one promise of ours, so returns a native Promise even with pg's `Promise` option; `pool.query()` runs
+ * the same path with no promise at all, see runQuery). Every query, whatever its form, is also counted and timed for
+ * `pool.connections()` (a counter and two clock reads per query): promise and callback queries from the call
+ * to their outcome, Submittables (cursors, streams) from the call to their `end` or error, without
+ * otherwise touching them. The pool's own `SELECT 1` pings and reset ROLLBACKs bypass the wrapper.
  */
+import { errorMonitor } from 'node:events';
+import type { Client, ClientConfig, QueryResult } from 'pg';
 import { connectAbortable } from '../connect-abortable.js';
-import type { Client, ClientConfig } from 'pg';
 import type { BackendContext } from '../backend-definition.js';
 import type { PoolQueryTimeoutError } from '../pool-query-timeout-error.js';
-import { withQueryTimeout } from '../query-timeout.js';
+import { type QueryCallback, withQueryTimeout, withQueryTimeoutCallback } from '../query-timeout.js';
 import { sendCancelRequest } from './postgres-cancel.js';
 
 /** What the pool needs from the `pg` module. */
@@ -34,6 +40,25 @@ interface ConnectionState {
   connected: boolean;
   /** We are closing it (close(), a query timeout, an aborted connect): its errors and end are expected. */
   closing: boolean;
+  /** pg's own `query`, for the pool's housekeeping queries (not counted, not bounded). */
+  readonly rawQuery: Client['query'];
+  /** Queries run on it (all forms), and their total duration. */
+  queries: number;
+  totalQueryMs: number;
+  /** The last failed query's message, redacted. */
+  lastError: string | undefined;
+  /** Runs a `(text, values?)` query counted, timed, in flight and bounded (see createTextQueryRunner). */
+  runText: TextQueryRunner;
+}
+
+/** Runs `text` with `values` on the connection and reports to `done` (pg's callback form, no promise). */
+type TextQueryRunner = (text: string, values: unknown, done: QueryCallback<QueryResult>) => void;
+
+/** A connection's query statistics, for `pool.connections()`. */
+export interface PostgresConnectionStats {
+  readonly queries: number;
+  readonly totalQueryMs: number;
+  readonly lastError?: string;
 }
 
 /** How long `end()` (Terminate, then wait for the server's FIN) may take before the socket is destroyed. */
@@ -44,6 +69,14 @@ const states = new WeakMap<Client, ConnectionState>();
 /** The connection's transaction status, or null if unknown (never used, or not one of ours). */
 export function transactionStatus(client: Client): TransactionStatus | null {
   return states.get(client)?.txStatus ?? null;
+}
+
+/** What has run on `client` (undefined for a client the pool did not open). */
+export function connectionStats(client: Client): PostgresConnectionStats | undefined {
+  const state = states.get(client);
+  if (state === undefined) return undefined;
+  const { queries, totalQueryMs, lastError } = state;
+  return lastError === undefined ? { queries, totalQueryMs } : { queries, totalQueryMs, lastError };
 }
 
 /** Opens a client; `signal` (create timeout, pool close) destroys its socket mid-connect. */
@@ -60,7 +93,18 @@ export async function openClient(signal: AbortSignal, context: PostgresContext):
     config.password = password;
   }
   const client = new context.driver.Client(config);
-  const state: ConnectionState = { txStatus: null, inFlight: 0, connected: false, closing: false };
+  const state: ConnectionState = {
+    txStatus: null,
+    inFlight: 0,
+    connected: false,
+    closing: false,
+    rawQuery: client.query,
+    queries: 0,
+    totalQueryMs: 0,
+    lastError: undefined,
+    runText: notWrappedYet,
+  };
+  state.runText = createTextQueryRunner(client, state, context);
   states.set(client, state);
 
   // Attached before connecting: an 'error' with no listener would crash the process. Before connect()
@@ -141,7 +185,13 @@ export async function closeClient(client: Client): Promise<void> {
 
 /** `SELECT 1`: validation and health checks. The pool bounds it (validationTimeoutMs, the check's timeout). */
 export async function pingClient(client: Client): Promise<void> {
-  await client.query('SELECT 1');
+  await rawQuery(client, 'SELECT 1');
+}
+
+/** A housekeeping query: pg's own `query`, neither counted in the connection's stats nor bounded. */
+function rawQuery(client: Client, text: string): Promise<unknown> {
+  const state = states.get(client);
+  return state === undefined ? client.query(text) : Reflect.apply(state.rawQuery, client, [text]);
 }
 
 /**
@@ -175,7 +225,7 @@ async function rollbackIfNeeded(
   if (statusPending) await nextReadyForQuery(client);
   checkOpen(client, state);
   if (state.txStatus === 'T' || state.txStatus === 'E') {
-    await client.query('ROLLBACK');
+    await rawQuery(client, 'ROLLBACK');
     const after = transactionStatus(client);
     if (after !== 'I') {
       throw new Error(`still in a transaction after ROLLBACK (status ${String(after)})`);
@@ -206,6 +256,14 @@ function nextReadyForQuery(client: Client): Promise<void> {
 /** Did `error`, thrown by a query, leave the connection unusable? */
 export function isClientBroken(client: Client, error: unknown): boolean {
   if (states.get(client)?.closing) return true;
+  return isConnectionError(error);
+}
+
+/**
+ * Is `error` pg (or the server) saying the connection itself failed: a socket error, the connection ended,
+ * or a FATAL/PANIC or connection-class SQLSTATE after which the server ends the session?
+ */
+export function isConnectionError(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
   const { severity, code, message } = error as { severity?: unknown; code?: unknown; message?: unknown };
   // FATAL/PANIC: the server ends the session after sending it.
@@ -222,24 +280,110 @@ export function isClientBroken(client: Client, error: unknown): boolean {
   );
 }
 
-/** Counts promise queries and, when `queryTimeoutMs` is set, bounds them. */
+/**
+ * Runs a `(text, values?)` query on one of the pool's clients for `pool.query()`, with no promise of its own
+ * (the caller settles one promise for acquire, query and release): counted, timed, tracked in flight and
+ * bounded by `queryTimeoutMs`, exactly like the same query through `client.query`. `done` is called once.
+ */
+export function runQuery(
+  client: Client,
+  text: string,
+  values: unknown,
+  done: QueryCallback<QueryResult>,
+): void {
+  const state = states.get(client);
+  if (state !== undefined) state.runText(text, values, done);
+  else Reflect.apply(client.query, client, [text, values, done]);
+}
+
+function notWrappedYet(): never {
+  throw new Error('the connection is not set up yet');
+}
+
+/**
+ * The common query form, `(text, values?)`, run as pg's callback form: no promise per query (pg's own
+ * promise form makes two), and `done` called once with the outcome or, first, PoolQueryTimeoutError.
+ */
+function createTextQueryRunner(
+  client: Client,
+  state: ConnectionState,
+  context: PostgresContext,
+): TextQueryRunner {
+  const original = state.rawQuery as (...args: unknown[]) => unknown;
+  const timeout = {
+    poolName: context.poolName,
+    timeoutMs: context.options.queryTimeoutMs,
+    onTimeout: (error: PoolQueryTimeoutError) => abandonClient(client, state, context, error),
+  };
+  return function runText(text, values, done) {
+    const started = performance.now();
+    const finish = withQueryTimeoutCallback(done, timeout);
+    state.inFlight++;
+    try {
+      Reflect.apply(original, client, [
+        text,
+        values,
+        (error: unknown, result: QueryResult) => {
+          state.inFlight--;
+          state.queries++;
+          state.totalQueryMs += performance.now() - started;
+          if (error) state.lastError = describeError(error, context);
+          finish(error, result);
+        },
+      ]);
+    } catch (error) {
+      // pg refused it before sending (nothing will call back): not in flight, and the caller must hear of it.
+      state.inFlight--;
+      finish(error);
+    }
+  };
+}
+
+/**
+ * Counts and times every query; tracks promise queries in flight and, when `queryTimeoutMs` is set, bounds
+ * them. Callback and Submittable queries run exactly as pg runs them: only observed.
+ */
 function wrapQuery(client: Client, state: ConnectionState, context: PostgresContext): void {
-  const original = client.query;
+  const original = state.rawQuery;
   const { queryTimeoutMs } = context.options;
+  const bounded = queryTimeoutMs > 0 && queryTimeoutMs < Infinity;
+  const failed = (error: unknown): void => {
+    state.lastError = describeError(error, context);
+  };
+  const record = (started: number): void => {
+    state.queries++;
+    state.totalQueryMs += performance.now() - started;
+  };
   const query = function query(...args: unknown[]): unknown {
+    if (typeof args[0] === 'string' && args.length <= 2 && typeof args[1] !== 'function') {
+      // The common case (text, values?): pg's callback form under one promise of ours, instead of pg's
+      // promise (two promises) plus ours to observe it. Errors get pg's treatment: a stack that leads back
+      // to the caller (captured in a promise reaction, where V8 knows the awaiting functions).
+      const text = args[0];
+      const values = args[1];
+      return new Promise<unknown>((resolve, reject) => {
+        state.runText(text, values, (error, value) => (error ? reject(error as Error) : resolve(value)));
+      }).catch(rethrowWithCallerStack);
+    }
+    const started = performance.now();
+    const observed = observeNonPromiseForms(args, started, record, failed);
     const result: unknown = Reflect.apply(original, client, args);
-    if (!isThenable(result)) return result;
+    if (observed || !isThenable(result)) return result;
     state.inFlight++;
     const counted = result.then(
       (value) => {
         state.inFlight--;
+        record(started);
         return value;
       },
       (error: unknown) => {
         state.inFlight--;
+        record(started);
+        failed(error);
         throw error;
       },
     );
+    if (!bounded) return counted;
     return withQueryTimeout(counted, {
       poolName: context.poolName,
       timeoutMs: queryTimeoutMs,
@@ -252,6 +396,78 @@ function wrapQuery(client: Client, state: ConnectionState, context: PostgresCont
     configurable: true,
     enumerable: false,
   });
+}
+
+/**
+ * Observes the forms of `query` that return no promise, without changing how they run: a callback (in the
+ * `values` or `callback` position, or a config's or Submittable's `callback`) is wrapped; a Submittable
+ * without one (cursor, stream) is watched for its `end` and its errors, through `errorMonitor` so that one
+ * without an 'error' listener still fails the way it would without us. Returns whether the query is one of
+ * these forms (otherwise it is a promise query, observed through its promise).
+ */
+function observeNonPromiseForms(
+  args: unknown[],
+  started: number,
+  record: (started: number) => void,
+  failed: (error: unknown) => void,
+): boolean {
+  const [config, values, callback] = args;
+  const observe = (userCallback: Callback): Callback =>
+    function observedCallback(this: unknown, error: unknown, result: unknown): unknown {
+      record(started);
+      if (error) failed(error);
+      return Reflect.apply(userCallback, this, [error, result]);
+    };
+  if (typeof values === 'function' || typeof callback === 'function') {
+    const index = typeof values === 'function' ? 1 : 2;
+    args[index] = observe(args[index] as Callback);
+    return true;
+  }
+  if (typeof config !== 'object' || config === null) return false;
+  const query = config as Partial<ObservableQuery>;
+  if (typeof query.submit !== 'function') {
+    if (typeof query.callback !== 'function') return false;
+    args[0] = { ...query, callback: observe(query.callback) };
+    return true;
+  }
+  if (typeof query.callback === 'function') {
+    query.callback = observe(query.callback); // pg itself sets a Submittable's callback the same way
+  } else if (typeof query.once === 'function' && typeof query.off === 'function') {
+    const { once, off } = query as Required<Pick<ObservableQuery, 'once' | 'off'>>;
+    let settled = false;
+    const settle = (error: unknown, isError: boolean): void => {
+      Reflect.apply(off, query, ['end', onEnd]);
+      Reflect.apply(off, query, [errorMonitor, onError]);
+      if (settled) return;
+      settled = true;
+      record(started);
+      if (isError) failed(error);
+    };
+    const onEnd = (): void => settle(undefined, false);
+    const onError = (error: unknown): void => settle(error, true);
+    Reflect.apply(once, query, ['end', onEnd]);
+    Reflect.apply(once, query, [errorMonitor, onError]);
+  } else {
+    record(started); // nothing to wait for: counted when submitted
+  }
+  return true;
+}
+
+type Callback = (error: unknown, result: unknown) => unknown;
+
+/** What a config object or Submittable passed to `query` may carry that we observe. */
+interface ObservableQuery {
+  submit: unknown;
+  callback: Callback;
+  once(event: string | symbol, listener: (error?: unknown) => void): unknown;
+  off(event: string | symbol, listener: (error?: unknown) => void): unknown;
+}
+
+/** A query error as `pool.connections()` shows it: its message, redacted, with the SQLSTATE if any. */
+function describeError(error: unknown, context: PostgresContext): string {
+  const { message, code } = (error ?? {}) as { message?: unknown; code?: unknown };
+  const text = typeof message === 'string' ? message : String(error);
+  return context.redactor.text(typeof code === 'string' ? `${text} (${code})` : text);
 }
 
 /**
@@ -273,6 +489,21 @@ function abandonClient(
   client.end().catch(() => undefined);
   // end() with no active query (the answer raced the timer) waits for the server; don't.
   client.connection.stream.destroy();
+}
+
+/**
+ * For a promise's rejection handler: gives a query error a stack that leads back to the caller (captured in
+ * a promise reaction, where V8 knows the awaiting async functions) instead of to the socket's read.
+ */
+export function rethrowWithCallerStack(error: unknown): never {
+  if (error instanceof Error) {
+    try {
+      Error.captureStackTrace(error, rethrowWithCallerStack);
+    } catch {
+      // a frozen error keeps the stack it has
+    }
+  }
+  throw error;
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

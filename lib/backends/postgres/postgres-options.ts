@@ -5,6 +5,7 @@
 import type { ClientConfig } from 'pg';
 import { isPlainObject, PoolConfigError, type AcquireOptions } from '../../core/index.js';
 import type { BackendPoolOptions, ResolvedBackendOptions } from '../backend-options.js';
+import type { ReplicaRoutingOptions } from '../routing/routing-options.js';
 
 /**
  * pg's client options, minus what the pool owns: `connectionString` (use `uri`) and the timeouts the pool
@@ -15,7 +16,9 @@ export type PostgresConnectionOptions = Omit<
   'connectionString' | 'connectionTimeoutMillis' | 'query_timeout'
 >;
 
-export interface PostgresPoolOptions extends BackendPoolOptions<PostgresConnectionOptions> {
+/** With `replicas`, `uri`/`connection` is the primary; see ReplicaRoutingOptions. */
+export interface PostgresPoolOptions
+  extends BackendPoolOptions<PostgresConnectionOptions>, ReplicaRoutingOptions<PostgresConnectionOptions> {
   backend: 'postgres';
 }
 

@@ -8,26 +8,39 @@
  * per client (an own, non-enumerable property): that is where state is observed, where `queryTimeoutMs`
  * is enforced with the shared `withQueryTimeout`, and where the shared client refuses stateful commands.
  * The db (SELECT) and pub/sub state are read from ioredis' own `client.condition`.
+ *
+ * A pooled connection is an ioredis `Redis` (one server, or the master found through Sentinel) or, with the
+ * `cluster` option, an ioredis `Cluster` (one socket per node, routing each command to its slot's master).
+ * Each wrapped client also counts its commands and their total time, for `pool.connections()`.
  */
 import { connectAbortable } from '../connect-abortable.js';
-import type { Redis, RedisOptions } from 'ioredis';
-import { PoolClosedError, PoolError, PoolUnavailableError } from '../../core/index.js';
+import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
+import { PoolClosedError, PoolError, PoolUnavailableError, toError } from '../../core/index.js';
 import type { BackendContext } from '../backend-definition.js';
 import { withQueryTimeout } from '../query-timeout.js';
 import { REDACTED } from '../redaction.js';
+import { PoolConnectionError } from '../pool-connection-error.js';
 import type { PoolQueryTimeoutError } from '../pool-query-timeout-error.js';
+
+import { redisTopology, type RedisClusterConfig, type RedisSentinelConfig } from './redis-options.js';
 
 /** What the pool needs from the `ioredis` module. */
 export interface RedisDriver {
   Redis: new (...args: unknown[]) => Redis;
+  Cluster: new (...args: unknown[]) => Cluster;
 }
 
-export type RedisContext = BackendContext<Redis, RedisDriver>;
+/** A pooled connection: a Redis client, or a Cluster client with the `cluster` option. */
+export type RedisClient = Redis | Cluster;
+
+export type RedisContext = BackendContext<RedisClient, RedisDriver>;
 
 export type RedisClientRole = 'lease' | 'shared';
 
 export interface RedisClientState {
   readonly role: RedisClientRole;
+  /** An ioredis Cluster (no SELECT, no `condition`; WATCH and MULTI live on the node of their keys). */
+  readonly cluster: boolean;
   /** The configured database (from the URI's path or `connection.db`): what SELECT is reset to. */
   readonly db: number;
   /** Commands sent and not yet answered. */
@@ -48,19 +61,30 @@ export interface RedisClientState {
   lastError: Error | undefined;
   /** Set by the shared client's owner: why it is down (the cause of PoolUnavailableError). */
   downReason: Error | undefined;
+  /** Caller commands answered (or failed) so far; ioredis' own handshake is not counted. */
+  commands: number;
+  /** Their total time, send to answer, in ms. */
+  commandMs: number;
+  /** The message of the last command that failed (redacted). */
+  lastCommandError: string | undefined;
 }
 
 /** What ioredis' Command looks like to the wrapper (it is not part of ioredis' typed API). */
 interface RedisCommand {
   name: string;
   args: unknown[];
-  reject(error: Error): void;
+  resolve(value: unknown): unknown;
+  reject(error: unknown): void;
   promise: Promise<unknown>;
+  /** Set once the wrapper has taken the command in (a re-send, from an offline queue, passes through). */
+  [TAKEN]?: true;
 }
+
+const TAKEN = Symbol('nestjs-pool.redis.taken');
 
 type SendCommand = (command: RedisCommand, stream?: unknown, node?: unknown) => unknown;
 
-const states = new WeakMap<Redis, RedisClientState>();
+const states = new WeakMap<RedisClient, RedisClientState>();
 
 /** Commands that block the connection until data arrives (or their own timeout). */
 const BLOCKING = new Set([
@@ -114,7 +138,25 @@ const SHARED_REFUSED = new Set([
 ]);
 
 /** What ioredis sends while connecting (before 'ready'); caller commands then are queued and re-sent. */
-const HANDSHAKE = new Set(['hello', 'auth', 'select', 'client', 'readonly', 'info']);
+const HANDSHAKE = new Set(['hello', 'auth', 'select', 'client', 'readonly', 'info', 'role']);
+
+/** Subscribing commands: on a Cluster they go to a subscriber connection the pool can't clean. */
+const SUBSCRIBING = new Set(['subscribe', 'psubscribe', 'ssubscribe']);
+
+/** Every command the wrapper looks at more closely (refused, tracked, or with its own timeout). */
+const SPECIAL = new Set([
+  ...SHARED_REFUSED,
+  ...BLOCKING,
+  ...SUBSCRIBING,
+  'xread',
+  'xreadgroup',
+  'multi',
+  'exec',
+  'discard',
+  'watch',
+  'unwatch',
+  'client',
+]);
 
 const SUBSCRIBER_EVENTS = [
   'message',
@@ -129,8 +171,23 @@ const SUBSCRIBER_EVENTS = [
 const CONNECTION_FAILURE =
   /Connection is closed|Stream isn't writeable|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|socket|write after end/i;
 
-export function clientState(client: Redis): RedisClientState | undefined {
+export function clientState(client: RedisClient): RedisClientState | undefined {
   return states.get(client);
+}
+
+/** Per-connection command stats for `pool.connections()` (the definition's `connectionStats`). */
+export function clientStats(
+  client: RedisClient,
+): { queries: number; totalQueryMs: number; lastError?: string } | undefined {
+  const state = states.get(client);
+  if (state === undefined) return undefined;
+  return state.lastCommandError === undefined
+    ? { queries: state.commands, totalQueryMs: state.commandMs }
+    : { queries: state.commands, totalQueryMs: state.commandMs, lastError: state.lastCommandError };
+}
+
+export function isCluster(client: RedisClient): client is Cluster {
+  return (client as { isCluster?: unknown }).isCluster === true;
 }
 
 /**
@@ -140,9 +197,10 @@ export function clientState(client: Redis): RedisClientState | undefined {
 export function createClient(
   context: RedisContext,
   role: RedisClientRole,
-  onLost: (client: Redis, error: Error) => void,
-): Redis {
+  onLost: (client: RedisClient, error: Error) => void,
+): RedisClient {
   const { options } = context;
+  const topology = redisTopology(options);
   const owned: RedisOptions = {
     lazyConnect: true,
     // The shared client queues commands issued while it (re)connects: that one connect attempt is bounded by
@@ -157,14 +215,48 @@ export function createClient(
     connectTimeout: createTimeoutOf(options.pool.createTimeoutMs),
   };
   const settings: RedisOptions = { ...(options.connection as RedisOptions | undefined), ...owned };
-  // ioredis gives the URI precedence over the options object (validation rejects pool-owned URI parameters).
-  const client =
-    options.uri !== undefined
-      ? new context.driver.Redis(options.uri, settings)
-      : new context.driver.Redis(settings);
+  let client: RedisClient;
+  if (topology === 'cluster') {
+    const { nodes, options: clusterOptions } = options.extras['cluster'] as RedisClusterConfig;
+    const clusterSettings: ClusterOptions = {
+      ...(clusterOptions as ClusterOptions | undefined),
+      lazyConnect: true,
+      enableOfflineQueue: role === 'shared',
+      // Never reconnects as a whole: a Cluster client that lost every node is replaced by the pool. Losing
+      // one node is ioredis' business (it refreshes the slots and follows MOVED/ASK).
+      clusterRetryStrategy: () => null,
+      enableReadyCheck: true,
+      // Per node; ioredis itself sets retryStrategy null and enableOfflineQueue true on node clients.
+      redisOptions: {
+        ...(options.connection as RedisOptions | undefined),
+        connectTimeout: owned.connectTimeout,
+        maxRetriesPerRequest: 1,
+        autoResendUnfulfilledCommands: false,
+        autoResubscribe: false,
+      },
+    };
+    client = new context.driver.Cluster(nodes, clusterSettings);
+  } else if (topology === 'sentinel') {
+    const sentinel = options.extras['sentinel'] as RedisSentinelConfig;
+    client = new context.driver.Redis({
+      ...settings,
+      ...sentinel,
+      // One pass over the sentinels per connect attempt; the pool's createRetry spaces the attempts.
+      sentinelRetryStrategy: () => null,
+      failoverDetector: false,
+    });
+  } else {
+    // ioredis gives the URI precedence over the options object (validation rejects pool-owned URI parameters).
+    client =
+      options.uri !== undefined
+        ? new context.driver.Redis(options.uri, settings)
+        : new context.driver.Redis(settings);
+  }
+  const cluster = isCluster(client);
   const state: RedisClientState = {
     role,
-    db: Number(client.options.db ?? 0) || 0,
+    cluster,
+    db: cluster ? 0 : Number((client as Redis).options.db ?? 0) || 0,
     inFlight: 0,
     multi: false,
     watching: false,
@@ -174,12 +266,17 @@ export function createClient(
     closing: false,
     lastError: undefined,
     downReason: undefined,
+    commands: 0,
+    commandMs: 0,
+    lastCommandError: undefined,
   };
   states.set(client, state);
   // Attached before connecting: an 'error' with no listener must never reach the process.
   client.on('error', (error: Error) => {
     state.lastError = error;
   });
+  // A Cluster reports one node's failure as 'node error' (it copes: refreshes the slots, redirects).
+  if (cluster) client.on('node error', noop);
   client.on('end', () => {
     if (state.lost) return;
     state.lost = true;
@@ -201,16 +298,19 @@ function createTimeoutOf(value: unknown): number {
  * generic "Connection is closed.".
  */
 export async function connectClient(
-  client: Redis,
+  client: RedisClient,
   signal: AbortSignal,
   context: RedisContext,
-): Promise<Redis> {
+): Promise<RedisClient> {
   const state = states.get(client)!;
   await connectAbortable(
     signal,
-    () => client.connect(),
+    () => (isCluster(client) ? connectCluster(client) : client.connect()),
     () => {
       state.closing = true;
+      // Why it is down, for the commands the shared client queued meanwhile: PoolUnavailableError with this
+      // cause (a `closing` client without a reason is one closed by pool.close(): PoolClosedError).
+      state.downReason ??= toError(signal.aborted ? signal.reason : (state.lastError ?? 'connect failed'));
       void destroyClient(client);
     },
     (error) => redactCommand(context.redactor.error(state.lastError ?? error), context),
@@ -223,8 +323,31 @@ export async function connectClient(
   return client;
 }
 
+/**
+ * Cluster#connect(), which never settles when the ready check fails (cluster_state:fail: ioredis closes the
+ * client, but its connect promise has already stopped listening): the client's 'end' rejects it too.
+ */
+function connectCluster(client: Cluster): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onEnd = (): void => {
+      reject(new Error('the cluster could not be reached, or is not serving all its slots (cluster_state)'));
+    };
+    client.once('end', onEnd);
+    client.connect().then(
+      () => {
+        client.off('end', onEnd);
+        resolve();
+      },
+      (error: unknown) => {
+        client.off('end', onEnd);
+        reject(error as Error);
+      },
+    );
+  });
+}
+
 /** Opens a lease connection (the definition's `connect`). */
-export async function openLeaseClient(signal: AbortSignal, context: RedisContext): Promise<Redis> {
+export async function openLeaseClient(signal: AbortSignal, context: RedisContext): Promise<RedisClient> {
   const client = createClient(context, 'lease', (lost, error) => context.connectionLost(lost, error));
   return connectClient(client, signal, context);
 }
@@ -233,15 +356,25 @@ export async function openLeaseClient(signal: AbortSignal, context: RedisContext
  * ioredis keeps the password (`options.password`, `condition.auth`) for reconnecting, which pooled clients
  * never do. The client is lent to callers and passed to event listeners: it should not carry the secret.
  */
-function forgetPassword(client: Redis, context: RedisContext): void {
-  const { password } = client.options;
+function forgetPassword(client: RedisClient, context: RedisContext): void {
+  if (isCluster(client)) {
+    // A Cluster opens node connections for as long as it lives (new nodes, failovers): it must keep the
+    // password. The redactor knows it, so it never reaches an error or a log of ours.
+    const password = client.options.redisOptions?.password;
+    if (typeof password === 'string') context.redactor.add(password);
+    return;
+  }
+  const { password, sentinelPassword } = client.options;
   if (typeof password === 'string') context.redactor.add(password);
   client.options.password = undefined;
   if (client.condition !== null) client.condition.auth = undefined;
+  // Through Sentinel, the sentinels' password was only needed to find the master.
+  if (typeof sentinelPassword === 'string') context.redactor.add(sentinelPassword);
+  client.options.sentinelPassword = undefined;
 }
 
 /** Closes a client and resolves when its socket is closed (bounded). */
-export function closeClient(client: Redis): Promise<void> {
+export function closeClient(client: RedisClient): Promise<void> {
   const state = states.get(client);
   if (state !== undefined) state.closing = true;
   return destroyClient(client);
@@ -249,10 +382,10 @@ export function closeClient(client: Redis): Promise<void> {
 
 const CLOSE_GRACE_MS = 1_000;
 
-const closing = new WeakMap<Redis, Promise<void>>();
+const closing = new WeakMap<RedisClient, Promise<void>>();
 
 /** Disconnects at once (idempotent: every caller gets the same promise). */
-function destroyClient(client: Redis): Promise<void> {
+function destroyClient(client: RedisClient): Promise<void> {
   let done = closing.get(client);
   if (done === undefined) {
     done = disconnect(client);
@@ -261,7 +394,8 @@ function destroyClient(client: Redis): Promise<void> {
   return done;
 }
 
-function disconnect(client: Redis): Promise<void> {
+function disconnect(client: RedisClient): Promise<void> {
+  if (isCluster(client)) return disconnectCluster(client);
   const stream = client.stream as (typeof client.stream & { closed?: boolean }) | undefined;
   // disconnect() on an ended client would arm ioredis' (ref'd) disconnect timer for a socket already gone.
   if (client.status !== 'end') client.disconnect();
@@ -277,8 +411,37 @@ function disconnect(client: Redis): Promise<void> {
   });
 }
 
-/** PING: validation and health checks. The pool bounds it (validationTimeoutMs, the check's timeout). */
-export async function pingClient(client: Redis): Promise<void> {
+/** A Cluster closes its node clients on disconnect(); resolves at its 'end' (bounded). */
+function disconnectCluster(client: Cluster): Promise<void> {
+  if (client.status === 'end') return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, CLOSE_GRACE_MS);
+    timer.unref();
+    client.once('end', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    client.disconnect();
+  });
+}
+
+/**
+ * PING: validation and health checks. The pool bounds it (validationTimeoutMs, the check's timeout). On a
+ * Cluster, CLUSTER INFO instead: PING is answered even by a cluster that refuses every key (a master lost,
+ * its slots uncovered), while `cluster_state:ok` says the cluster serves all of them. Every node answers
+ * CLUSTER INFO with its view of the cluster, which the nodes share once a failure is declared, so any live master will do.
+ */
+export async function pingClient(client: RedisClient): Promise<void> {
+  if (isCluster(client)) {
+    // Ask a node the client holds a live connection to: a keyless command otherwise goes to a random node,
+    // and one that just died answers "Too many Cluster redirections" before the cluster itself has an opinion,
+    // so health would flap with the draw. No live node: the client routes it (and fails typed).
+    const node = client.nodes('master').find((candidate) => candidate.status === 'ready');
+    const info = String(await (node ?? client).cluster('INFO'));
+    const state = /cluster_state:(\w+)/.exec(info)?.[1];
+    if (state !== 'ok') throw new Error(`the cluster is not serving all its slots (cluster_state:${state})`);
+    return;
+  }
   const reply = await client.ping();
   if (reply !== 'PONG') throw new Error(`unexpected PING reply ${JSON.stringify(reply).slice(0, 40)}`);
 }
@@ -288,10 +451,14 @@ export async function pingClient(client: Redis): Promise<void> {
  * to the configured db, unsubscribe from everything. Nothing to clean (the common case): returns
  * synchronously. A connection with unanswered commands, or state that can't be undone, is refused (destroyed).
  */
-export function resetClient(client: Redis): Promise<void> | undefined {
+export function resetClient(client: RedisClient): Promise<void> | undefined {
   const state = states.get(client);
   if (state === undefined) return undefined;
   checkUsable(client, state);
+  if (isCluster(client)) {
+    if (!state.multi && !state.watching) return undefined;
+    return cleanCluster(client, state);
+  }
   const condition = client.condition;
   const subscribed = condition !== null && condition.subscriber !== false;
   const selected = condition !== null && Number(condition.select) !== state.db;
@@ -299,7 +466,7 @@ export function resetClient(client: Redis): Promise<void> | undefined {
   return cleanClient(client, state);
 }
 
-function checkUsable(client: Redis, state: RedisClientState): void {
+function checkUsable(client: RedisClient, state: RedisClientState): void {
   if (state.lost || state.closing || client.status !== 'ready') {
     throw new Error('the connection was closed while being returned');
   }
@@ -337,13 +504,46 @@ async function cleanClient(client: Redis, state: RedisClientState): Promise<void
   }
 }
 
+/**
+ * A Cluster's WATCH and MULTI live on the connection to the node of their keys, which the Cluster client
+ * does not remember: DISCARD / UNWATCH go to every node it is connected to.
+ */
+async function cleanCluster(client: Cluster, state: RedisClientState): Promise<void> {
+  const nodes = client.nodes('all');
+  await Promise.all(
+    nodes.map(async (node) => {
+      if (state.multi) {
+        await node.discard().catch((error: unknown) => {
+          if (!/without MULTI/i.test(String((error as { message?: unknown })?.message))) throw error;
+        });
+      }
+      await node.unwatch();
+    }),
+  );
+  state.multi = false;
+  state.watching = false;
+  checkUsable(client, state);
+}
+
 /** Did `error`, thrown while the connection was lent, leave it unusable? */
-export function isClientBroken(client: Redis, error: unknown): boolean {
+export function isClientBroken(client: RedisClient, error: unknown): boolean {
   const state = states.get(client);
   if (state === undefined) return false;
   if (state.lost || state.closing || client.status !== 'ready') return true;
+  // A Cluster copes with a lost node itself (slot refresh, redirections): its errors don't condemn it.
+  if (state.cluster) return false;
   const message = typeof error === 'object' && error !== null ? (error as { message?: unknown }).message : '';
   return typeof message === 'string' && CONNECTION_FAILURE.test(message) && !isReplyError(error);
+}
+
+function isConnectionFailure(error: unknown): boolean {
+  const message = typeof error === 'object' && error !== null ? (error as { message?: unknown }).message : '';
+  return typeof message === 'string' && CONNECTION_FAILURE.test(message);
+}
+
+/** Is `error` ioredis saying the connection failed (closed, reset, unwritable), not a reply of the server? */
+export function isConnectionError(error: unknown): boolean {
+  return isConnectionFailure(error) && !isReplyError(error);
 }
 
 function isReplyError(error: unknown): boolean {
@@ -395,7 +595,20 @@ function sharedRefusal(name: string, args: readonly unknown[], pipelined: boolea
   return undefined;
 }
 
+/** Why a Cluster lease refuses a command, or undefined. */
+function clusterRefusal(name: string, pipelined: boolean): string | undefined {
+  if (!pipelined && (name === 'multi' || name === 'exec' || name === 'discard')) {
+    return 'a Cluster client sends it to a random node; use multi().…exec(), which goes to the node of its keys';
+  }
+  return undefined;
+}
+
 function track(state: RedisClientState, name: string, args: readonly unknown[]): void {
+  // On a Cluster, a subscription lives on a subscriber connection the pool cannot clean: never lend it again.
+  if (state.cluster && SUBSCRIBING.has(name)) {
+    state.tainted ??= name;
+    return;
+  }
   switch (name) {
     case 'multi':
       state.multi = true;
@@ -425,44 +638,55 @@ function track(state: RedisClientState, name: string, args: readonly unknown[]):
  * the shared client, bounds each command by `queryTimeoutMs` (a timed-out client is destroyed: its
  * protocol state is unknown) and redacts errors. ioredis' own handshake commands pass untouched.
  */
-function wrapSendCommand(client: Redis, state: RedisClientState, context: RedisContext): void {
+function wrapSendCommand(client: RedisClient, state: RedisClientState, context: RedisContext): void {
   const host = client as unknown as { sendCommand: SendCommand };
   const original = host.sendCommand;
-  const seen = new WeakSet<RedisCommand>();
   const { queryTimeoutMs } = context.options;
+  const cluster = state.cluster;
+  const shared = state.role === 'shared';
   const sendCommand: SendCommand = function sendCommand(command, stream, node) {
-    // ioredis' own handshake (HELLO, SELECT, CLIENT SETNAME/SETINFO, INFO), and the second pass of a command
-    // queued while the shared client connected: not the caller's, or already counted and bounded.
-    const name = String(command.name).toLowerCase();
-    if (seen.has(command) || (client.condition?.handshake === true && HANDSHAKE.has(name))) {
-      return Reflect.apply(original, client, [command, stream, node]);
+    const raw = command.name;
+    const name = typeof raw === 'string' ? raw.toLowerCase() : String(raw).toLowerCase();
+    // ioredis' own handshake (HELLO, SELECT, CLIENT SETNAME/SETINFO, INFO; a Cluster's CLUSTER INFO ready
+    // check), and the second pass of a command queued while the shared client connected: not the caller's,
+    // or already counted and bounded.
+    if (
+      command[TAKEN] === true ||
+      (cluster
+        ? name === 'cluster' && client.status !== 'ready'
+        : (client as Redis).condition?.handshake === true && HANDSHAKE.has(name))
+    ) {
+      return original.call(client, command, stream, node);
     }
-    seen.add(command);
-    const args = Array.isArray(command.args) ? command.args : [];
-    if (state.role === 'shared') {
-      const failure = sharedFailure(state, name, args, stream !== undefined, context);
+    command[TAKEN] = true;
+    // The common case (GET, SET, ...) costs one Set lookup: only the commands below need a closer look.
+    const special = SPECIAL.has(name);
+    const args = special && Array.isArray(command.args) ? command.args : NO_ARGS;
+    if (special || (shared && state.lost)) {
+      const failure = shared
+        ? sharedFailure(state, name, args, stream !== undefined, context)
+        : cluster
+          ? clusterFailure(name, stream !== undefined, context)
+          : undefined;
       if (failure !== undefined) {
         command.reject(failure);
         command.promise.catch(noop);
         return rejected(failure);
       }
+      if (special) track(state, name, args);
     }
-    track(state, name, args);
     state.inFlight++;
-    const sent = Reflect.apply(original, client, [command, stream, node]) as Promise<unknown>;
-    const counted = sent.then(
-      (value) => {
-        state.inFlight--;
-        return value;
-      },
-      (error: unknown) => {
-        state.inFlight--;
-        throw translateError(state, error, context);
-      },
-    );
-    const result = withQueryTimeout(counted, {
+    observe(command, state, context, performance.now());
+    const sent = original.call(client, command, stream, node) as Promise<unknown>;
+    const timeoutMs =
+      queryTimeoutMs === Infinity
+        ? Infinity
+        : commandTimeoutMs(name, special ? args : NO_ARGS, queryTimeoutMs);
+    // No timeout: the caller gets ioredis' own promise, nothing added (the accounting is in `observe`).
+    if (timeoutMs === Infinity) return sent;
+    const result = withQueryTimeout(sent, {
       poolName: context.poolName,
-      timeoutMs: commandTimeoutMs(name, args, queryTimeoutMs),
+      timeoutMs,
       onTimeout: (error) => abandonClient(client, state, context, error),
     });
     // Pipelines ignore this promise (they read the command's own): it must never be an unhandled rejection.
@@ -475,6 +699,57 @@ function wrapSendCommand(client: Redis, state: RedisClientState, context: RedisC
     configurable: true,
     enumerable: false,
   });
+}
+
+const NO_ARGS: readonly unknown[] = Object.freeze([]);
+
+/**
+ * Counts the command when it is answered, through its own resolve/reject (which ioredis calls with the
+ * reply) rather than a `.then()` on its promise: no extra promise or microtask per command. A failure is
+ * translated (redacted, typed) before it reaches the command's promise, so pipelines see it too.
+ */
+function observe(
+  command: RedisCommand,
+  state: RedisClientState,
+  context: RedisContext,
+  startedAt: number,
+): void {
+  const resolve = command.resolve;
+  const reject = command.reject;
+  let settled = false;
+  const settle = (): void => {
+    settled = true;
+    state.inFlight--;
+    state.commands++;
+    state.commandMs += performance.now() - startedAt;
+  };
+  command.resolve = function resolveObserved(this: RedisCommand, value: unknown) {
+    if (!settled) settle();
+    return resolve.call(this, value);
+  };
+  command.reject = function rejectObserved(this: RedisCommand, error: unknown) {
+    if (settled) return reject.call(this, error);
+    settle();
+    const translated = translateError(state, error, context);
+    state.lastCommandError = errorMessage(translated);
+    return reject.call(this, translated);
+  };
+}
+
+function clusterFailure(name: string, pipelined: boolean, context: RedisContext): Error | undefined {
+  const refusal = clusterRefusal(name, pipelined);
+  if (refusal === undefined) return undefined;
+  return new PoolError(
+    context.poolName,
+    `${name.toUpperCase()} is not allowed on a Cluster lease: ${refusal}`,
+  );
+}
+
+/** An error's message, already redacted (it comes out of translateError). */
+function errorMessage(error: unknown): string {
+  const message =
+    typeof error === 'object' && error !== null ? (error as { message?: unknown }).message : error;
+  return String(message).slice(0, 500);
 }
 
 function sharedFailure(
@@ -506,16 +781,51 @@ function sharedDownError(state: RedisClientState, context: RedisContext): PoolEr
   });
 }
 
-/** A command's failure as the caller sees it: redacted; on the shared client, a lost connection is typed. */
+/**
+ * A command's failure as the caller sees it: redacted; on the shared client, a lost connection is typed:
+ * PoolConnectionError for a command the connection took and then failed under, PoolUnavailableError for
+ * one that never had a connection (queued while a connect attempt failed), PoolClosedError after close().
+ * A lease's are typed by BackendPool.use (see `isConnectionError`).
+ */
 function translateError(state: RedisClientState, error: unknown, context: RedisContext): unknown {
-  if (state.role === 'shared' && !(error instanceof PoolError) && !isReplyError(error) && state.lost) {
+  // Translated as ioredis fails the command, which may come before the client's 'end' (so before `lost`).
+  if (
+    state.role === 'shared' &&
+    !(error instanceof PoolError) &&
+    !isReplyError(error) &&
+    (state.lost || (!state.cluster && isConnectionFailure(error)))
+  ) {
+    if (state.connected && !(state.closing && state.downReason === undefined)) {
+      return new PoolConnectionError(context.poolName, redactCommand(context.redactor.error(error), context));
+    }
     const typed = sharedDownError(state, context);
     if (typed.cause === undefined)
       Object.defineProperty(typed, 'cause', { value: error, configurable: true });
     return context.redactor.error(typed);
   }
+  if (state.cluster && !(error instanceof PoolError) && isClusterUnavailable(error)) {
+    const reason = context.redactor.text(String((error as { message?: unknown }).message));
+    return context.redactor.error(
+      new PoolUnavailableError(context.poolName, `the Redis Cluster could not serve the command: ${reason}`, {
+        cause: redactCommand(error, context),
+      }),
+    );
+  }
   return redactCommand(context.redactor.error(error), context);
 }
+
+/**
+ * A Cluster gave up on a command for want of a node (ioredis' "Too many Cluster redirections" after a lost
+ * node or CLUSTERDOWN replies), the cluster itself refuses keys (CLUSTERDOWN: a slot has no master), or the
+ * Cluster client could reach no node at all (its queued commands are failed).
+ */
+function isClusterUnavailable(error: unknown): boolean {
+  const message = typeof error === 'object' && error !== null ? (error as { message?: unknown }).message : '';
+  return typeof message === 'string' && CLUSTER_UNAVAILABLE.test(message);
+}
+
+const CLUSTER_UNAVAILABLE =
+  /^(Too many Cluster redirections|CLUSTERDOWN|None of startup nodes is available|Cluster is ended)/;
 
 /**
  * ioredis attaches `{ name, args }` of the failed command to its errors (a plain object it made for the
@@ -546,20 +856,9 @@ function redactCommand(error: unknown, context: RedisContext): unknown {
   return error;
 }
 
-/**
- * The error a caller of `pool.use()` sees: when its lease was abandoned for a timed-out command, the typed
- * timeout rather than what ioredis then says about the commands that shared its fate (a pipeline's EXEC
- * fails with "Connection is closed.").
- */
-export function leaseFailure(client: Redis | undefined, error: unknown): unknown {
-  if (client === undefined || error instanceof PoolError) return error;
-  const reason = states.get(client)?.downReason;
-  return reason instanceof PoolError ? reason : error;
-}
-
 /** A command timed out: the client is never used again (its answer may still come, or never). */
 function abandonClient(
-  client: Redis,
+  client: RedisClient,
   state: RedisClientState,
   context: RedisContext,
   error: PoolQueryTimeoutError,

@@ -3,18 +3,15 @@
  * SELECT, SUBSCRIBE: `pool.use(fn)`, `pool.acquire()`), plus `pool.shared`, one multiplexed client for
  * stateless commands. The shared client is one of `pool.max`; `metrics()` describes the leases (its `max`
  * is `pool.max - 1`) and adds `shared`.
+ *
+ * `TClient` is ioredis' `Cluster` for a pool created with the `cluster` option (`RedisPool<Cluster>`),
+ * `Redis` otherwise (one server, or the master found through Sentinel).
  */
-import type { Redis } from 'ioredis';
-import {
-  PoolError,
-  resolvePoolOptions,
-  type AcquireOptions,
-  type CloseOptions,
-  type PoolMetrics,
-} from '../../core/index.js';
+import type { Cluster, Redis } from 'ioredis';
+import { PoolError, resolvePoolOptions, type CloseOptions, type PoolMetrics } from '../../core/index.js';
 import type { BackendPoolInit } from '../backend-definition.js';
-import { BackendPool } from '../backend-pool.js';
-import { leaseFailure, type RedisContext } from './redis-connection.js';
+import { BackendPool, type BackendConnectionInfo } from '../backend-pool.js';
+import { clientStats, type RedisContext } from './redis-connection.js';
 import { hasSharedClient } from './redis-options.js';
 import { SharedRedisClient, type SharedClientMetrics } from './redis-shared.js';
 
@@ -23,11 +20,14 @@ export interface RedisPoolMetrics extends PoolMetrics {
   shared: SharedClientMetrics;
 }
 
-export class RedisPool extends BackendPool<Redis> {
+/** `connections()`'s entry for the shared client: it is not the engine's, so its id is 0 (the engine's start at 1). */
+export const SHARED_CONNECTION_ID = 0;
+
+export class RedisPool<TClient extends Redis | Cluster = Redis> extends BackendPool<TClient> {
   readonly #shared: SharedRedisClient | undefined;
   readonly #startup: 'fail-fast' | 'lazy';
 
-  constructor(init: BackendPoolInit<Redis, unknown>) {
+  constructor(init: BackendPoolInit<TClient, unknown>) {
     super(init);
     const { options } = init;
     // Validated already (BackendPool's constructor): only read here.
@@ -35,11 +35,15 @@ export class RedisPool extends BackendPool<Redis> {
     this.#startup = resolved.startup;
     this.#shared = hasSharedClient(options)
       ? new SharedRedisClient(
-          this.backendContext as RedisContext,
+          this.backendContext as unknown as RedisContext,
           resolved.createRetry,
+          resolved.circuitBreaker,
           resolved.createTimeoutMs,
         )
       : undefined;
+    const shared = this.#shared;
+    // A lease opening proves the server is back: the shared client need not wait out its backoff.
+    if (shared !== undefined) this.on('create', () => shared.serverReachable());
   }
 
   /**
@@ -47,27 +51,11 @@ export class RedisPool extends BackendPool<Redis> {
    * (WATCH, SELECT, SUBSCRIBE, blocking ones, MULTI without pipelining) are refused: use `pool.use()`.
    * Don't keep the returned client around: after a failure this returns a fresh one.
    */
-  get shared(): Redis {
+  get shared(): TClient {
     if (this.#shared === undefined) {
       throw new PoolError(this.name, 'the shared client is disabled ("shared: false"); use pool.use()');
     }
-    return this.#shared.get();
-  }
-
-  /**
-   * Acquires a lease, runs `fn` on its exclusive client, and gives it back clean (see BackendPool.use). When a
-   * command timed out, the caller gets PoolQueryTimeoutError even if `fn` failed on a later consequence of it.
-   */
-  override async use<R>(fn: (client: Redis) => R | Promise<R>, options?: AcquireOptions): Promise<R> {
-    let client: Redis | undefined;
-    try {
-      return await super.use((leased) => {
-        client = leased;
-        return fn(leased);
-      }, options);
-    } catch (error) {
-      throw leaseFailure(client, error);
-    }
+    return this.#shared.get() as TClient;
   }
 
   /** Starts the leases (see BackendPool.start), then, unless `startup` is `lazy`, connects the shared client. */
@@ -85,6 +73,31 @@ export class RedisPool extends BackendPool<Redis> {
   /** Closes the shared client and every lease connection; idempotent. */
   override async close(options?: CloseOptions): Promise<void> {
     await Promise.all([this.#shared?.close(), super.close(options)]);
+  }
+
+  /**
+   * The leases (see BackendPool.connections), then the shared client once it exists, with state `shared`
+   * and id SHARED_CONNECTION_ID: its command count and time are those of every caller of `pool.shared`.
+   */
+  override connections(): BackendConnectionInfo[] {
+    const leases = super.connections();
+    const client = this.#shared?.peek();
+    const createdAt = this.#shared?.createdAt;
+    if (client === undefined || createdAt === undefined) return leases;
+    const stats = clientStats(client);
+    const queries = stats?.queries ?? 0;
+    const shared: BackendConnectionInfo = {
+      id: SHARED_CONNECTION_ID,
+      state: 'shared',
+      createdAt,
+      ageMs: Math.max(0, Date.now() - createdAt),
+      idleMs: 0,
+      uses: 0, // never lent: every caller of `pool.shared` uses it at once
+      queries,
+      avgQueryMs: queries === 0 ? null : stats!.totalQueryMs / queries,
+      ...(stats?.lastError === undefined ? {} : { lastError: stats.lastError }),
+    };
+    return [...leases, shared];
   }
 
   override metrics(): RedisPoolMetrics {

@@ -4,11 +4,15 @@
  *
  * - Created at `start()` (fail-fast) or on first access; never reconnects by itself (`retryStrategy: null`).
  * - Lost (server closed it, CLIENT KILL, a timed-out command): the next access creates a fresh one.
- * - A failed connect attempt backs off like the engine (`pool.createRetry`): meanwhile `pool.shared` returns
- *   the dead client, whose commands fail at once with PoolUnavailableError (the connect error as `cause`),
- *   so a down server sees one attempt per backoff step, not one per caller.
+ * - A failed connect attempt backs off like the engine's leases: `pool.createRetry`, then, once
+ *   `circuitBreaker.failureThreshold` attempts failed in a row, one attempt per `resetTimeoutMs` (the
+ *   breaker's half-open probe). Meanwhile `pool.shared` returns the dead client, whose commands fail at once
+ *   with PoolUnavailableError (the connect error as `cause`), so a down server sees one attempt per step,
+ *   not one per caller.
+ * - A lease connection opening is proof the server is back: the backoff is cut short and the next access
+ *   reconnects at once. Without that, after a long outage the shared client (most of a typical app's
+ *   traffic) would come back up to a whole backoff step after the leases.
  */
-import type { Redis } from 'ioredis';
 import {
   createBackoffDelay,
   PoolClosedError,
@@ -16,6 +20,7 @@ import {
   PoolError,
   PoolUnavailableError,
   toError,
+  type ResolvedCircuitBreaker,
   type ResolvedCreateRetry,
 } from '../../core/index.js';
 import {
@@ -23,6 +28,7 @@ import {
   closeClient,
   connectClient,
   createClient,
+  type RedisClient,
   type RedisContext,
 } from './redis-connection.js';
 
@@ -39,22 +45,44 @@ export interface SharedClientMetrics {
 export class SharedRedisClient {
   readonly #context: RedisContext;
   readonly #retry: ResolvedCreateRetry;
+  readonly #breaker: ResolvedCircuitBreaker | false;
   readonly #createTimeoutMs: number;
-  #client: Redis | undefined;
+  #client: RedisClient | undefined;
   #connecting: Promise<void> | undefined;
   #failures = 0;
   #retryAt = 0;
   #created = 0;
+  #createdAt: number | undefined;
   #closed = false;
+  /** The connect attempt in flight, if any. */
+  #attempt: AbortController | undefined;
 
-  constructor(context: RedisContext, retry: ResolvedCreateRetry, createTimeoutMs: number) {
+  constructor(
+    context: RedisContext,
+    retry: ResolvedCreateRetry,
+    breaker: ResolvedCircuitBreaker | false,
+    createTimeoutMs: number,
+  ) {
     this.#context = context;
     this.#retry = retry;
+    this.#breaker = breaker;
     this.#createTimeoutMs = createTimeoutMs;
   }
 
+  /**
+   * The server answered another connection (a lease opened): if the client is down and waiting out its
+   * backoff, the next access reconnects at once.
+   */
+  serverReachable(): void {
+    this.#retryAt = 0;
+    // An attempt still in flight after failed ones may be stuck in the fault that just healed (a blackholed
+    // handshake waits out createTimeoutMs): it is dropped, without counting as a failure, and the next access
+    // connects afresh. A first attempt (no failures) is left alone: it is as fresh as the lease's.
+    if (this.#failures > 0) this.#attempt?.abort(SUPERSEDED);
+  }
+
   /** The current client, or a fresh one if it was lost (unless a failed attempt is backing off). */
-  get(): Redis {
+  get(): RedisClient {
     if (this.#closed) throw new PoolClosedError(this.#context.poolName, 'the pool is closed');
     const current = this.#client;
     if (current !== undefined) {
@@ -77,6 +105,16 @@ export class SharedRedisClient {
     }
   }
 
+  /** The current client, if any (for `pool.connections()`); never opens one. */
+  peek(): RedisClient | undefined {
+    return this.#closed ? undefined : this.#client;
+  }
+
+  /** When the current client was created (epoch ms), or undefined. */
+  get createdAt(): number | undefined {
+    return this.#createdAt;
+  }
+
   metrics(): SharedClientMetrics {
     let state: SharedClientMetrics['state'];
     const client = this.#client;
@@ -94,9 +132,9 @@ export class SharedRedisClient {
     return client === undefined ? Promise.resolve() : closeClient(client);
   }
 
-  #open(): Redis {
+  #open(): RedisClient {
     const context = this.#context;
-    let client: Redis;
+    let client: RedisClient;
     try {
       client = createClient(context, 'shared', (lost, error) => context.connectionLost(lost, error));
     } catch (error) {
@@ -110,9 +148,11 @@ export class SharedRedisClient {
     const previous = this.#client;
     this.#client = client;
     this.#created++;
+    this.#createdAt = Date.now();
     if (previous !== undefined) void closeClient(previous);
 
     const controller = new AbortController();
+    this.#attempt = controller;
     const timer = setTimeout(() => {
       controller.abort(
         new PoolCreateTimeoutError(context.poolName, `connect timed out after ${this.#createTimeoutMs} ms`),
@@ -123,6 +163,7 @@ export class SharedRedisClient {
     this.#connecting = connectClient(client, controller.signal, context).then(
       () => {
         clearTimeout(timer);
+        if (this.#attempt === controller) this.#attempt = undefined;
         this.#failures = 0;
         this.#retryAt = 0;
       },
@@ -131,9 +172,13 @@ export class SharedRedisClient {
         const cause = context.redactor.error(toError(error));
         state.lost = true;
         state.downReason = cause;
-        if (!this.#closed && this.#client === client) {
+        if (this.#attempt === controller) this.#attempt = undefined;
+        if (controller.signal.reason === SUPERSEDED) {
+          // Not a failure of the server's: the next access reconnects at once (see serverReachable).
+          if (this.#client === client) this.#retryAt = 0;
+        } else if (!this.#closed && this.#client === client) {
           this.#failures++;
-          this.#retryAt = performance.now() + createBackoffDelay(this.#retry, this.#failures);
+          this.#retryAt = performance.now() + this.#retryDelay();
           // Reported like any lost connection (an 'error' event, phase 'connection'); nobody else hears of it.
           context.connectionLost(client, cause);
         }
@@ -144,6 +189,13 @@ export class SharedRedisClient {
     return client;
   }
 
+  /** After #failures failed attempts in a row: the engine's backoff, then its breaker's probe interval. */
+  #retryDelay(): number {
+    const breaker = this.#breaker;
+    if (breaker !== false && this.#failures >= breaker.failureThreshold) return breaker.resetTimeoutMs;
+    return createBackoffDelay(this.#retry, this.#failures);
+  }
+
   #unavailable(cause: unknown): PoolError {
     if (this.#closed) return new PoolClosedError(this.#context.poolName, 'the pool is closed');
     const message = cause === undefined ? '' : `: ${this.#context.redactor.text(toError(cause).message)}`;
@@ -152,5 +204,8 @@ export class SharedRedisClient {
     });
   }
 }
+
+/** Why an attempt was dropped by serverReachable() (the reason its queued commands fail with). */
+const SUPERSEDED = new Error('the connect attempt was dropped: another connection to the server just opened');
 
 function noop(): void {}

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type pg from 'pg';
 import { createPool, PoolError, type PoolErrorContext, type PostgresPool } from '../../../lib/index.js';
+import { PoolConnectionError } from '../../../lib/backends/pool-connection-error.js';
 import {
   adminClient,
   backendPids,
@@ -161,7 +162,15 @@ describe('connections killed by the server', () => {
         'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1',
         [app],
       );
-      await expect(running).rejects.toMatchObject({ code: '57P01' });
+      // A typed error, with pg's FATAL as its cause and its SQLSTATE copied, so `code` checks still work.
+      const error = await running.catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(PoolConnectionError);
+      expect(error).toMatchObject({
+        name: 'PoolConnectionError',
+        poolName: pool.name,
+        code: '57P01',
+        cause: { code: '57P01', severity: 'FATAL' },
+      });
       // The caller heard about it (the rejection) and the pool destroyed the connection before pg's own
       // 'error' for the closed socket arrived, so there is nothing left to report as an event.
       expect(phases.every((phase) => phase === 'connection')).toBe(true);

@@ -19,12 +19,12 @@ import pg from 'pg';
 import {
   createBackoffDelay,
   createPool,
-  PoolError,
   PoolQueryTimeoutError,
   PoolTimeoutError,
   PoolUnavailableError,
   type PostgresPool,
 } from '../../../lib/index.js';
+import { PoolConnectionError } from '../../../lib/backends/pool-connection-error.js';
 import { FaultProxy } from '../../../lib/testing/fault-proxy.js';
 import { startPrivatePostgres, type PrivateServer } from '../../support/private-servers.js';
 import { adminClient, countBackends, DATABASE_URL, sleep, uniqueName, waitUntil } from './pg-test-support.js';
@@ -196,11 +196,12 @@ type ErrorKind =
  * - PoolTimeoutError: no connection within acquireTimeoutMs;
  * - PoolUnavailableError: the circuit breaker is open and nothing could serve the caller;
  * - PoolQueryTimeoutError: the query got no answer within queryTimeoutMs (blackhole);
- * - pg's own errors for a connection that died under a running query, passed through redacted: the
- *   server's 57P01 (FATAL, "terminating connection due to administrator command": pg_terminate_backend,
- *   fast shutdown) or the client side of a closed socket ("Connection terminated unexpectedly",
- *   ECONNRESET, EPIPE, or "not queryable" for a client that broke between acquire and query).
- * Every accepted error is an Error, and none carries the URI's password anywhere in its text.
+ * - PoolConnectionError for a connection that died under a running query, with pg's error (redacted) as
+ *   its cause: the server's 57P01 (FATAL, "terminating connection due to administrator command":
+ *   pg_terminate_backend, fast shutdown; the code is copied onto the PoolConnectionError) or the client
+ *   side of a closed socket ("Connection terminated unexpectedly", ECONNRESET, EPIPE, or "not queryable"
+ *   for a client that broke between acquire and query).
+ * Every accepted error is a PoolError, and none carries the URI's password anywhere in its text.
  */
 function classify(error: unknown): ErrorKind {
   // Node's own errors (ECONNRESET) come from outside Jest's module realm: instanceof Error is false there.
@@ -212,19 +213,24 @@ function classify(error: unknown): ErrorKind {
   if (error instanceof PoolTimeoutError) return 'PoolTimeoutError';
   if (error instanceof PoolUnavailableError) return 'PoolUnavailableError';
   if (error instanceof PoolQueryTimeoutError) return 'PoolQueryTimeoutError';
-  if (error instanceof PoolError) throw new Error(`unexpected ${error.name}: ${error.message}`);
-  const { code, severity } = error as { code?: unknown; severity?: unknown };
-  if (code === '57P01' && severity === 'FATAL') return 'connection error (57P01)';
+  if (!(error instanceof PoolConnectionError)) {
+    throw new Error(
+      `unexpected ${error.name} (${String((error as { code?: unknown }).code)}): ${error.message}`,
+    );
+  }
+  const cause = error.cause as { code?: unknown; severity?: unknown; message?: unknown } | undefined;
+  expect(error.code).toBe(cause?.code);
+  if (cause?.code === '57P01' && cause.severity === 'FATAL') return 'connection error (57P01)';
   if (
-    code === 'ECONNRESET' ||
-    code === 'EPIPE' ||
+    cause?.code === 'ECONNRESET' ||
+    cause?.code === 'EPIPE' ||
     /^(Connection terminated unexpectedly|Client has encountered a connection error and is not queryable|Client was closed and is not queryable)$/.test(
-      error.message,
+      String(cause?.message),
     )
   ) {
     return 'connection error (socket)';
   }
-  throw new Error(`unexpected error (${String(code)}): ${error.message}`);
+  throw new Error(`unexpected PoolConnectionError cause (${String(cause?.code)}): ${error.message}`);
 }
 
 function countKinds(outcomes: Outcome[]): Record<string, number> {

@@ -66,6 +66,43 @@ describe('PostgresPool.query', () => {
     }
   });
 
+  it("rejects with a stack that leads back to the caller, not to the socket's read", async () => {
+    const pool = newPool();
+    await pool.start();
+    try {
+      async function queryFromNamedCaller(): Promise<unknown> {
+        try {
+          return await pool.query('SELECT * FROM no_such_table_here');
+        } catch (error) {
+          return error;
+        }
+      }
+      const error = (await queryFromNamedCaller()) as Error;
+      expect(error).toMatchObject({ code: '42P01' });
+      expect(error.stack).toContain('queryFromNamedCaller');
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('gives the connection to the next waiter before the caller resumes (as pg.Pool does)', async () => {
+    const pool = newPool(1);
+    await pool.start();
+    try {
+      const order: string[] = [];
+      const first = pool.query('SELECT 1 AS n').then(() => {
+        // The second query waited for the single connection; it has it (it is lent) before we resume.
+        order.push(`first resumed, active ${pool.metrics().active}, waiting ${pool.metrics().waiting}`);
+      });
+      const second = pool.query('SELECT 2 AS n').then(() => order.push('second resumed'));
+      await Promise.all([first, second]);
+      expect(order).toEqual(['first resumed, active 1, waiting 0', 'second resumed']);
+      expect(pool.metrics()).toMatchObject({ created: 1, acquired: 2, released: 2 });
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('lends pg.Client connections through acquire()', async () => {
     const pool = newPool();
     await pool.start();
