@@ -3,9 +3,15 @@
  * old HealthIndicator/HealthCheckError are gone in 12). It never throws (Terminus would answer 500) and
  * never waits past its timeout: each check is the pool's own bounded checkHealth(), which really tries the
  * server. Details are flat numbers and states, never a URI or a credential.
+ *
+ * A pool with replicas or shards is up or down as its checkHealth() says (a replica down does not take
+ * down a pool whose reads fall back to the primary; a shard down does take down a sharded pool), and its
+ * details list every member under `members`, each with its own status, role and latency.
  */
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
+import type { HealthCheckResult } from '../backends/backend-health.js';
+import type { MemberHealthResult } from '../backends/routing/replica-set.js';
 import { PoolManager } from '../nest/pool-manager.js';
 
 export interface PoolHealthCheckOptions {
@@ -14,7 +20,7 @@ export interface PoolHealthCheckOptions {
 }
 
 /** What `/health` shows for one pool (Terminus adds `status: 'up' | 'down'`). A type, not an interface, so it
- * fits Terminus' index-signature data type. */
+ * fits Terminus' index-signature data type. `members`: only for a pool with replicas or shards. */
 export type PoolHealthDetails = {
   latencyMs: number;
   size: number;
@@ -24,7 +30,14 @@ export type PoolHealthDetails = {
   max: number;
   circuit: string;
   error?: string;
+  members?: Record<string, PoolMemberHealthDetails>;
 };
+
+/** One member of a routed pool in `/health`: a replica, the primary, a shard (whose own members nest). */
+export type PoolMemberHealthDetails = {
+  status: 'up' | 'down';
+  role: MemberHealthResult['role'];
+} & PoolHealthDetails;
 
 @Injectable()
 export class PoolHealthIndicator {
@@ -39,16 +52,7 @@ export class PoolHealthIndicator {
     try {
       const pool = this.pools.get(name);
       const result = await pool.checkHealth({ timeoutMs: options?.timeoutMs });
-      const m = result.metrics;
-      const details: PoolHealthDetails = {
-        latencyMs: result.latencyMs,
-        size: m.size,
-        active: m.active,
-        idle: m.idle,
-        waiting: m.waiting,
-        max: m.max,
-        circuit: m.circuit,
-      };
+      const details: PoolHealthDetails = describe(result);
       if (result.status === 'up') return indicator.up(details);
       return indicator.down({ ...details, error: result.error ?? 'down' });
     } catch (error) {
@@ -65,4 +69,37 @@ export class PoolHealthIndicator {
     const results = await Promise.all(this.pools.names().map((name) => this.isHealthy(name, options)));
     return Object.assign({}, ...results) as HealthIndicatorResult;
   }
+}
+
+/** The flat figures of one check, plus its members' (copied field by field: nothing else can leak). */
+function describe(result: HealthCheckResult): PoolHealthDetails {
+  const m = result.metrics;
+  const details: PoolHealthDetails = {
+    latencyMs: result.latencyMs,
+    size: m.size,
+    active: m.active,
+    idle: m.idle,
+    waiting: m.waiting,
+    max: m.max,
+    circuit: m.circuit,
+  };
+  const members = membersOf(result);
+  return members === undefined ? details : { ...details, members };
+}
+
+function membersOf(result: HealthCheckResult): Record<string, PoolMemberHealthDetails> | undefined {
+  const members = (result as { members?: Readonly<Record<string, MemberHealthResult>> }).members;
+  if (members === undefined) return undefined;
+  const described: Record<string, PoolMemberHealthDetails> = {};
+  for (const [member, memberResult] of Object.entries(members)) {
+    const { members: nested, ...figures } = describe(memberResult);
+    described[member] = {
+      status: memberResult.status,
+      role: memberResult.role,
+      ...figures,
+      ...(memberResult.error === undefined ? {} : { error: memberResult.error }),
+      ...(nested === undefined ? {} : { members: nested }),
+    };
+  }
+  return described;
 }

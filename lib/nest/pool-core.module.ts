@@ -86,6 +86,7 @@ function pickLifecycle(options: PoolModuleAsyncOptions): Partial<PoolModuleOptio
   if (options.retryAttempts !== undefined) picked['retryAttempts'] = options.retryAttempts;
   if (options.retryDelayMs !== undefined) picked['retryDelayMs'] = options.retryDelayMs;
   if (options.shutdown !== undefined) picked['shutdown'] = options.shutdown;
+  if (options.logger !== undefined) picked['logger'] = options.logger;
   return picked;
 }
 

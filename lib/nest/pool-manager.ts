@@ -7,17 +7,11 @@
  * closes every pool it already opened itself (and any still opening closes as soon as it is done), so a
  * failed bootstrap leaves no sockets behind.
  */
-import {
-  Injectable,
-  Logger,
-  type BeforeApplicationShutdown,
-  type OnApplicationShutdown,
-} from '@nestjs/common';
+import { Injectable, type BeforeApplicationShutdown, type OnApplicationShutdown } from '@nestjs/common';
 import { PoolConfigError, PoolError, type PoolMetrics } from '../core/index.js';
 import {
   createPool,
   PoolDriverMissingError,
-  type BackendPool,
   type BackendPoolOptions,
   type HealthCheckOptions,
   type HealthCheckResult,
@@ -29,17 +23,21 @@ import {
   DEFAULT_RETRY_DELAY_MS,
 } from './pool.constants.js';
 import type { PoolModuleLifecycleOptions, PoolModuleOptions } from './interfaces/index.js';
+import type { ManagedPool } from './managed-pool.js';
+import { createPoolLogSink, type PoolLogSink } from './pool-log-sink.js';
+import { RoutedPoolLogger } from './routed-pool-logger.js';
 
-interface ManagedPool {
-  readonly pool: BackendPool<unknown>;
+interface PoolEntry {
+  readonly pool: ManagedPool;
   readonly drainTimeoutMs: number;
   readonly closeTimeoutMs: number;
+  readonly log: PoolLogSink;
+  readonly logger: RoutedPoolLogger;
 }
 
 @Injectable()
 export class PoolManager implements BeforeApplicationShutdown, OnApplicationShutdown {
-  private readonly logger = new Logger('PoolModule');
-  private readonly pools = new Map<string, ManagedPool>();
+  private readonly pools = new Map<string, PoolEntry>();
   /** Set once bootstrap failed: pools that finish opening afterwards close themselves. */
   private aborted: Error | undefined;
   private closing: Promise<void> | undefined;
@@ -47,8 +45,9 @@ export class PoolManager implements BeforeApplicationShutdown, OnApplicationShut
   /**
    * Creates, registers and starts a pool (called by PoolModule's providers). Retries `start()` up to
    * `retryAttempts` times, `retryDelayMs` apart; configuration errors and a missing driver fail at once.
+   * A pool with replicas or shards is one managed pool: its start/drain/close cover every member.
    */
-  async openPool(name: string, options: PoolModuleOptions): Promise<BackendPool<unknown>> {
+  async openPool(name: string, options: PoolModuleOptions): Promise<ManagedPool> {
     const { lifecycle, poolOptions } = splitOptions(name, options);
     if (this.pools.has(name)) {
       const error = new PoolConfigError(
@@ -59,17 +58,23 @@ export class PoolManager implements BeforeApplicationShutdown, OnApplicationShut
       await this.abort(error);
       throw error;
     }
-    let pool: BackendPool<unknown>;
+    let pool: ManagedPool;
     try {
+      // A BackendPool, or a ShardedPool when the options have `shards`: both are managed pools.
       pool = createPool({ ...poolOptions, name });
     } catch (error) {
       await this.abort(error);
       throw error;
     }
+    // Subscribed before start(), so the first connection failures and the `ready` line are logged.
+    const log = createPoolLogSink(name, lifecycle.logger);
+    const logger = new RoutedPoolLogger(pool, log).attach();
     this.pools.set(name, {
       pool,
       drainTimeoutMs: lifecycle.shutdown?.drainTimeoutMs ?? DEFAULT_SHUTDOWN_DRAIN_TIMEOUT_MS,
       closeTimeoutMs: lifecycle.shutdown?.closeTimeoutMs ?? DEFAULT_SHUTDOWN_CLOSE_TIMEOUT_MS,
+      log,
+      logger,
     });
     const attempts = lifecycle.retryAttempts ?? DEFAULT_RETRY_ATTEMPTS;
     const delayMs = lifecycle.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS;
@@ -84,8 +89,9 @@ export class PoolManager implements BeforeApplicationShutdown, OnApplicationShut
           await this.abort(error);
           throw error;
         }
-        this.logger.warn(
-          `Pool "${name}": could not open (${messageOf(error)}); retrying (${attempt + 1}/${attempts}) in ${delayMs} ms`,
+        log.write(
+          'warn',
+          `could not open (${messageOf(error)}); retrying (${attempt + 1}/${attempts}) in ${delayMs} ms`,
         );
         await sleep(delayMs);
       }
@@ -96,12 +102,11 @@ export class PoolManager implements BeforeApplicationShutdown, OnApplicationShut
         cause: this.aborted,
       });
     }
-    this.logger.log(`Pool "${name}" (${pool.backend}) is ready`);
     return pool;
   }
 
   /** The pool registered under `name`; throws naming the registered ones if there is none. */
-  get<P extends BackendPool<unknown> = BackendPool<unknown>>(name: string): P {
+  get<P extends ManagedPool = ManagedPool>(name: string): P {
     const managed = this.pools.get(name);
     if (managed === undefined) {
       const known = [...this.pools.keys()].map((n) => `"${n}"`).join(', ') || 'none';
@@ -139,16 +144,14 @@ export class PoolManager implements BeforeApplicationShutdown, OnApplicationShut
   /** Drains every pool in parallel, each bounded by its `shutdown.drainTimeoutMs`. Never throws. */
   async drainAll(): Promise<void> {
     await Promise.all(
-      [...this.pools].map(async ([name, { pool, drainTimeoutMs }]) => {
+      [...this.pools].map(async ([, { pool, drainTimeoutMs, log }]) => {
         try {
           const result = await pool.drain({ timeoutMs: drainTimeoutMs });
           if (!result.drained) {
-            this.logger.warn(
-              `Pool "${name}": ${result.active} connection(s) still lent after ${drainTimeoutMs} ms`,
-            );
+            log.write('warn', `${result.active} connection(s) still lent after ${drainTimeoutMs} ms`);
           }
         } catch (error) {
-          this.logger.error(`Pool "${name}": drain failed: ${messageOf(error)}`);
+          log.write('error', `drain failed: ${messageOf(error)}`);
         }
       }),
     );
@@ -157,11 +160,13 @@ export class PoolManager implements BeforeApplicationShutdown, OnApplicationShut
   /** Closes every pool in parallel, each bounded by its `shutdown.closeTimeoutMs`. Idempotent, never throws. */
   closeAll(): Promise<void> {
     this.closing ??= Promise.all(
-      [...this.pools].map(async ([name, { pool, closeTimeoutMs }]) => {
+      [...this.pools].map(async ([, { pool, closeTimeoutMs, log, logger }]) => {
         try {
           await pool.close({ timeoutMs: closeTimeoutMs });
         } catch (error) {
-          this.logger.error(`Pool "${name}": close failed: ${messageOf(error)}`);
+          log.write('error', `close failed: ${messageOf(error)}`);
+        } finally {
+          logger.detach(); // after the `closed` line: a closed pool has nothing more to say
         }
       }),
     ).then(() => undefined);
@@ -191,7 +196,7 @@ function splitOptions(
   if (typeof options !== 'object' || options === null) {
     throw new PoolConfigError(name, 'options', 'must be an object (the pool options)');
   }
-  const { retryAttempts, retryDelayMs, shutdown, ...poolOptions } = options as PoolModuleOptions &
+  const { retryAttempts, retryDelayMs, shutdown, logger, ...poolOptions } = options as PoolModuleOptions &
     PoolModuleLifecycleOptions;
   const check = (field: string, value: unknown, integer: boolean): void => {
     if (value === undefined) return;
@@ -226,10 +231,23 @@ function splitOptions(
     check('shutdown.drainTimeoutMs', shutdown.drainTimeoutMs, false);
     check('shutdown.closeTimeoutMs', shutdown.closeTimeoutMs, false);
   }
+  if (logger !== undefined && logger !== false && !isLoggerService(logger)) {
+    throw new PoolConfigError(
+      name,
+      'logger',
+      'must be false (silent) or a LoggerService (an object with log, warn and error methods)',
+    );
+  }
   return {
-    lifecycle: { retryAttempts, retryDelayMs, shutdown },
+    lifecycle: { retryAttempts, retryDelayMs, shutdown, logger },
     poolOptions: poolOptions as BackendPoolOptions,
   };
+}
+
+function isLoggerService(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const service = value as Record<string, unknown>;
+  return ['log', 'warn', 'error'].every((method) => typeof service[method] === 'function');
 }
 
 function messageOf(error: unknown): string {
