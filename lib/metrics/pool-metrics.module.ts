@@ -1,0 +1,90 @@
+/**
+ * PoolMetricsModule: registers the pool collectors (registerPoolMetrics over the app's PoolManager) when
+ * the app starts, removes them when it closes, and by default serves them at GET /metrics.
+ */
+import {
+  Controller,
+  Get,
+  Header,
+  Inject,
+  Injectable,
+  Module,
+  type DynamicModule,
+  type OnModuleDestroy,
+  type OnModuleInit,
+  type Provider,
+  type Type,
+} from '@nestjs/common';
+import { register as globalRegistry, type Registry } from 'prom-client';
+import { PoolManager } from '../nest/pool-manager.js';
+import { PoolManagerModule } from '../nest/pool-manager.module.js';
+import {
+  registerPoolMetrics,
+  type PoolMetricsOptions,
+  type UnregisterPoolMetrics,
+} from './register-pool-metrics.js';
+
+export interface PoolMetricsModuleOptions extends PoolMetricsOptions {
+  /**
+   * The route that serves the registry in Prometheus' text format (default `'metrics'`, i.e. GET /metrics,
+   * under any global prefix). `false` serves nothing: expose the registry yourself (e.g. with other metrics).
+   */
+  path?: string | false;
+}
+
+/** Injection token of the prom-client Registry the module registered the collectors in. */
+export const POOL_METRICS_REGISTRY = 'nestjs-pool:metrics:registry';
+const POOL_METRICS_OPTIONS = 'nestjs-pool:metrics:options';
+export const DEFAULT_METRICS_PATH = 'metrics';
+
+@Injectable()
+export class PoolMetricsRegistration implements OnModuleInit, OnModuleDestroy {
+  #unregister: UnregisterPoolMetrics | undefined;
+
+  constructor(
+    private readonly manager: PoolManager,
+    @Inject(POOL_METRICS_OPTIONS) private readonly options: PoolMetricsOptions,
+  ) {}
+
+  onModuleInit(): void {
+    this.#unregister ??= registerPoolMetrics(this.manager, this.options);
+  }
+
+  onModuleDestroy(): void {
+    this.#unregister?.();
+    this.#unregister = undefined;
+  }
+}
+
+@Module({})
+export class PoolMetricsModule {
+  static forRoot(options: PoolMetricsModuleOptions = {}): DynamicModule {
+    const { path = DEFAULT_METRICS_PATH, ...metricsOptions } = options;
+    const registry = metricsOptions.registry ?? globalRegistry;
+    const providers: Provider[] = [
+      { provide: POOL_METRICS_OPTIONS, useValue: { ...metricsOptions, registry } },
+      { provide: POOL_METRICS_REGISTRY, useValue: registry },
+      PoolMetricsRegistration,
+    ];
+    return {
+      module: PoolMetricsModule,
+      imports: [PoolManagerModule],
+      providers,
+      exports: [POOL_METRICS_REGISTRY],
+      controllers: path === false ? [] : [createMetricsController(path, registry)],
+    };
+  }
+}
+
+/** A controller at `path` answering the registry's exposition (its content type: text or OpenMetrics). */
+function createMetricsController(path: string, registry: Registry): Type<unknown> {
+  @Controller(path)
+  class PoolMetricsController {
+    @Get()
+    @Header('Content-Type', registry.contentType)
+    scrape(): Promise<string> {
+      return registry.metrics();
+    }
+  }
+  return PoolMetricsController;
+}
