@@ -11,7 +11,7 @@ export default {
   moduleNameMapper: {
     // The sample app imports the package by name, as users do; in tests that is the source.
     '^nestjs-pool$': '<rootDir>/lib/index.ts',
-    '^nestjs-pool/(core|health|testing)$': '<rootDir>/lib/$1/index.ts',
+    '^nestjs-pool/(core|health|testing|metrics|admin)$': '<rootDir>/lib/$1/index.ts',
     // Sources import siblings as './x.js' (Node ESM); Jest resolves the .ts file.
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },

@@ -37,12 +37,15 @@ export class UsersService implements OnModuleInit {
     return user;
   }
 
-  /** Cache-aside read: Redis first (the pool's shared client), PostgreSQL on a miss. */
+  /**
+   * Cache-aside read: Redis first (the pool's shared client), PostgreSQL on a miss, read from a replica
+   * when there are some (`users.read`; the primary otherwise, or when every replica is down).
+   */
   async findOne(id: number): Promise<User & { cached: boolean }> {
     const key = `sample:user:${id}`;
     const hit = await this.cache.shared.get(key);
     if (hit !== null) return { ...(JSON.parse(hit) as User), cached: true };
-    const result = await this.users.query<User>('SELECT id, name FROM sample_users WHERE id = $1', [id]);
+    const result = await this.users.read.query<User>('SELECT id, name FROM sample_users WHERE id = $1', [id]);
     const user = result.rows[0];
     if (user === undefined) throw new NotFoundException(`user ${id} not found`);
     await this.cache.shared.set(key, JSON.stringify(user), 'EX', CACHE_TTL_SECONDS);

@@ -5,7 +5,8 @@
 // Loads every entry point of the installed nestjs-pool through one module system (CommonJS `require` or ESM
 // `import`) and prints one JSON line. Without @nestjs/terminus, `nestjs-pool`, `/core` and `/testing` must
 // load (so Terminus is needed only by `/health`), and `nestjs-pool/health` must fail for want of it. The app
-// has no ioredis or mongodb installed either, so loading the main entry also shows that it imports no driver.
+// has no ioredis, mongodb or prom-client installed either, so loading the main entry also shows that it
+// imports no driver, and `nestjs-pool/metrics` must fail for want of prom-client.
 // It must sit inside the app: bare specifiers resolve from the importing file's folder.
 import { createRequire } from 'node:module';
 
@@ -21,7 +22,9 @@ const ENTRIES = /** @type {const} */ ({
   'nestjs-pool': ['PoolModule', 'PoolManager', 'InjectPool', 'getPoolToken', 'PostgresPool', 'createPool'],
   'nestjs-pool/core': ['Pool'],
   'nestjs-pool/testing': ['FaultProxy'],
+  'nestjs-pool/admin': ['PoolAdminModule'],
   'nestjs-pool/health': ['PoolHealthModule', 'PoolHealthIndicator'],
+  'nestjs-pool/metrics': ['PoolMetricsModule', 'registerPoolMetrics'],
 });
 
 /**

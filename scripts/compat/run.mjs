@@ -10,14 +10,16 @@
 // For each app, in parallel:
 //   1. npm install --no-audit --no-fund <tarball> (a real copy, never a symlink: a second @nestjs/core
 //      would break DI), timed.
-//   2. node_modules: one copy of @nestjs/common and @nestjs/core of the expected major, no ioredis and no
-//      mongodb anywhere, nestjs-pool from the tarball, with @nestjs/terminus, pg, ioredis and mongodb
-//      marked as optional peers (so npm installs none of them unasked).
-//   3. With @nestjs/terminus moved away: every entry but `nestjs-pool/health` loads, through both `require`
-//      and `import`, and `/health` fails naming @nestjs/terminus (probe-entries.mjs).
+//   2. node_modules: one copy of @nestjs/common and @nestjs/core of the expected major, no ioredis, mongodb
+//      or prom-client anywhere, nestjs-pool from the tarball, with @nestjs/terminus, pg, ioredis, mongodb
+//      and prom-client marked as optional peers (so npm installs none of them unasked).
+//   3. With @nestjs/terminus moved away: every entry but `nestjs-pool/health` and `/metrics` loads (admin
+//      included), through both `require` and `import`; `/health` fails naming @nestjs/terminus and
+//      `/metrics` naming prom-client (probe-entries.mjs).
 //   4. tsc (this repo's TypeScript) with the app's strict tsconfig. skipLibCheck is off, so errors in
 //      nestjs-pool's .d.ts files are reported too; those do not stop the run, errors in the app's code do.
-//   5. node dist/main.js on a free port: GET /users/one (200, {"n":1}), GET /health (200, info.users up);
+//   5. node dist/main.js on a free port: GET /users/one (200, {"n":1}), GET /health (200, info.users up),
+//      GET /admin/pools (PoolAdminModule's runtime-built controller: 401 without the token, 200 with it);
 //      its pool's sessions show in pg_stat_activity under a unique application_name.
 //   6. SIGTERM: the process must exit by itself with code 0 within 5 s (the app keeps Nest's re-raised
 //      SIGTERM from killing it, so a leftover socket or timer shows as a hang), and the pool's sessions
@@ -69,13 +71,15 @@ const APPS = [
 ];
 
 /** Drivers of the other backends: optional peers that an app using only pg must not get. */
-const FORBIDDEN_PACKAGES = ['ioredis', 'mongodb'];
+const FORBIDDEN_PACKAGES = ['ioredis', 'mongodb', 'prom-client'];
 /** Packages that must exist exactly once: two copies of @nestjs/core or /common break DI. */
 const SINGLE_COPY_PACKAGES = ['@nestjs/common', '@nestjs/core'];
 
 const START_TIMEOUT_MS = 30_000;
 const REQUEST_TIMEOUT_MS = 10_000;
 const EXIT_TIMEOUT_MS = 5_000;
+/** The apps' PoolAdminModule token (POOL_ADMIN_TOKEN), checked through GET /admin/pools. */
+const ADMIN_TOKEN = randomBytes(16).toString('hex');
 const SESSIONS_GONE_TIMEOUT_MS = 3_000;
 
 // ---------------------------------------------------------------------------------------------------------
@@ -520,7 +524,13 @@ async function probeEntriesWithoutTerminus(appDir) {
         if (entry.resolved && !entry.resolved.includes(build)) {
           problems.push(`${where} resolved to ${entry.resolved}, expected a file in ${build}`);
         }
-        if (specifier === 'nestjs-pool/health') {
+        if (specifier === 'nestjs-pool/metrics') {
+          if (entry.loaded) {
+            problems.push(`${where} loaded without prom-client installed: how, if it uses prom-client?`);
+          } else if (!entry.error?.includes('prom-client')) {
+            problems.push(`${where} failed without prom-client, but not for want of it: ${entry.error}`);
+          }
+        } else if (specifier === 'nestjs-pool/health') {
           if (entry.loaded) {
             problems.push(`${where} loaded without @nestjs/terminus installed: how, if it uses Terminus?`);
           } else if (!entry.error?.includes('@nestjs/terminus')) {
@@ -528,7 +538,7 @@ async function probeEntriesWithoutTerminus(appDir) {
           }
         } else if (!entry.loaded) {
           problems.push(
-            `${where} failed without @nestjs/terminus (only nestjs-pool/health may need it): ${entry.error}`,
+            `${where} failed without @nestjs/terminus (only nestjs-pool/health and /metrics may need it): ${entry.error}`,
           );
         } else if (entry.missing && entry.missing.length > 0) {
           problems.push(`${where} lacks the exports ${entry.missing.join(', ')}`);
@@ -587,12 +597,13 @@ async function compile(appDir) {
  * GET over a fresh connection (no keep-alive, so the server has nothing to wait for on shutdown).
  * @param {number} port
  * @param {string} path
+ * @param {Record<string, string>} [headers]
  * @returns {Promise<{ status: number, body: string }>}
  */
-function get(port, path) {
+function get(port, path, headers = {}) {
   return new Promise((resolveGet, reject) => {
     const req = request(
-      { host: '127.0.0.1', port, path, agent: false, timeout: REQUEST_TIMEOUT_MS },
+      { host: '127.0.0.1', port, path, headers, agent: false, timeout: REQUEST_TIMEOUT_MS },
       (res) => {
         let body = '';
         res.setEncoding('utf8');
@@ -669,6 +680,7 @@ async function runApp(app, appDir, databaseUrl, say) {
     env: {
       ...process.env,
       DATABASE_URL: withApplicationName(databaseUrl, applicationName),
+      POOL_ADMIN_TOKEN: ADMIN_TOKEN,
       PORT: '0',
       NO_COLOR: '1',
     },
@@ -712,6 +724,14 @@ async function runApp(app, appDir, databaseUrl, say) {
         `GET /health answered ${health.status} ${health.body}, expected 200 with info.users.status "up"`,
       );
     }
+    const adminDenied = await get(port, '/admin/pools');
+    const admin = await get(port, '/admin/pools', { authorization: `Bearer ${ADMIN_TOKEN}` });
+    if (adminDenied.status !== 401) {
+      problems.push(`GET /admin/pools without the token answered ${adminDenied.status}, expected 401`);
+    }
+    if (admin.status !== 200 || !admin.body.includes('"name":"users"') || admin.body.includes(ADMIN_TOKEN)) {
+      problems.push(`GET /admin/pools with the token answered ${admin.status} ${admin.body.slice(0, 200)}`);
+    }
     const sessions = await countSessions(databaseUrl, applicationName);
     if (sessions < 1 || sessions > 2) {
       problems.push(
@@ -720,7 +740,7 @@ async function runApp(app, appDir, databaseUrl, say) {
       );
     }
     say(
-      `up in ${seconds(bootMs)} on port ${port}: /users/one ${one.status}, /health ${health.status}, ${sessions} session(s)`,
+      `up in ${seconds(bootMs)} on port ${port}: /users/one ${one.status}, /health ${health.status}, /admin/pools ${admin.status}, ${sessions} session(s)`,
     );
 
     const signalled = performance.now();
@@ -822,7 +842,7 @@ async function checkApp(app, { tarball, version, databaseUrl }) {
     note(probeProblems);
     say(
       probeProblems.length === 0
-        ? 'without @nestjs/terminus: nestjs-pool, /core, /testing load and /health fails for want of it (require and import)'
+        ? 'without @nestjs/terminus and prom-client: nestjs-pool, /core, /testing, /admin load; /health and /metrics fail for want of them (require and import)'
         : `entry probe: ${probeProblems.length} problem(s)`,
     );
 

@@ -45,6 +45,37 @@ describe('package exports', () => {
     expect(loaded).toBe('');
   });
 
+  it.each(['metrics', 'admin', 'health', 'testing'])(
+    'loads nestjs-pool/%s through import and require',
+    (sub) => {
+      const esm = node(
+        `import * as m from 'nestjs-pool/${sub}'; console.log(Object.keys(m).length > 0);`,
+        'module',
+      );
+      const cjs = node(`console.log(Object.keys(require('nestjs-pool/${sub}')).length > 0);`, 'commonjs');
+      expect([esm, cjs]).toEqual(['true', 'true']);
+      const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+      for (const condition of ['import', 'require']) {
+        const target = pkg.exports[`./${sub}`][condition];
+        expect(existsSync(join(root, target.types))).toBe(true);
+      }
+      expect(pkg.typesVersions['*'][sub]).toEqual([pkg.exports[`./${sub}`].require.types]);
+    },
+  );
+
+  it('the main entry does not load prom-client (only nestjs-pool/metrics does)', () => {
+    const loaded = node(
+      `require('nestjs-pool'); console.log(Object.keys(require.cache).some((p) => p.includes('prom-client')));`,
+      'commonjs',
+    );
+    expect(loaded).toBe('false');
+    const withMetrics = node(
+      `require('nestjs-pool/metrics'); console.log(Object.keys(require.cache).some((p) => p.includes('prom-client')));`,
+      'commonjs',
+    );
+    expect(withMetrics).toBe('true');
+  });
+
   it('an error from the CJS build is instanceof the ESM build classes', () => {
     const out = node(
       `import { createRequire } from 'node:module';

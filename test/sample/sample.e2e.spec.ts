@@ -4,6 +4,7 @@
  * make it unreachable and heal it without touching the shared server.
  */
 import 'reflect-metadata';
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
@@ -11,6 +12,7 @@ import type pg from 'pg';
 import request from 'supertest';
 import { getPoolToken, type MongoPool, type PostgresPool, type RedisPool } from '../../lib/index.js';
 import { FaultProxy } from '../../lib/testing/index.js';
+import { parseExposition, valueOf, type Exposition } from '../metrics/prometheus-text.js';
 import {
   adminClient,
   countBackends,
@@ -20,9 +22,16 @@ import {
 } from '../backends/postgres/pg-test-support.js';
 
 const appName = uniqueName('sample');
+const ADMIN_TOKEN = `sample-admin-${randomBytes(12).toString('hex')}`;
 let proxy: FaultProxy;
 let app: INestApplication;
 let admin: pg.Client;
+
+async function scrapeMetrics(): Promise<Exposition> {
+  const response = await request(app.getHttpServer()).get('/metrics').expect(200);
+  expect(response.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+  return parseExposition(response.text);
+}
 
 async function healthStatus(): Promise<number> {
   return (await request(app.getHttpServer()).get('/health')).status;
@@ -42,6 +51,7 @@ beforeAll(async () => {
   const mongo = new URL(process.env['MONGODB_URI'] ?? 'mongodb://127.0.0.1:27017/');
   mongo.pathname = '/nestjs_pool_sample_e2e';
   process.env['MONGODB_URI'] = mongo.toString();
+  process.env['POOL_ADMIN_TOKEN'] = ADMIN_TOKEN;
   const { AppModule } = await import('../../sample/app.module.js');
   const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
   app = moduleRef.createNestApplication({ logger: false });
@@ -73,6 +83,60 @@ describe('sample app', () => {
 
     await request(app.getHttpServer()).get('/users/999999999').expect(404);
     await request(app.getHttpServer()).post('/users').send({}).expect(400);
+  });
+
+  it('/metrics: every pool, labelled by name and backend (no URI), with counts that move after requests', async () => {
+    const before = await scrapeMetrics();
+    const pools = new Set(
+      before.samples.map((sample) => `${sample.labels['pool_name']}/${sample.labels['backend']}`),
+    );
+    expect([...pools].sort()).toEqual(['cache/redis', 'events/mongodb', 'users/postgres']);
+    const text = (await request(app.getHttpServer()).get('/metrics')).text;
+    expect(text).not.toMatch(/postgres:\/\/|redis:\/\/|mongodb:\/\/|127\.0\.0\.1/);
+
+    const name = `Metrics ${Date.now()}`;
+    const created = await request(app.getHttpServer()).post('/users').send({ name }).expect(201);
+    await request(app.getHttpServer())
+      .get(`/users/${created.body.id as number}`)
+      .expect(200);
+    await request(app.getHttpServer()).get('/events').expect(200);
+    const after = await scrapeMetrics();
+
+    const users = { pool_name: 'users', backend: 'postgres' };
+    const events = { pool_name: 'events', backend: 'mongodb' };
+    const moved = (exposition: Exposition, metric: string, labels: Record<string, string>): number =>
+      valueOf(exposition, metric, labels);
+    // The transaction and the cache-miss read: two leases of `users`; the event record and the list: two of `events`.
+    for (const labels of [users, events]) {
+      for (const metric of [
+        'db_client_connection_wait_time_seconds_count',
+        'db_client_connection_use_time_seconds_count',
+      ]) {
+        expect(moved(after, metric, labels) - moved(before, metric, labels)).toBeGreaterThanOrEqual(2);
+      }
+    }
+    expect(moved(after, 'db_client_connection_count', { ...users, state: 'used' })).toBe(0);
+    expect(moved(after, 'db_client_connection_count', { ...users, state: 'idle' })).toBeGreaterThanOrEqual(1);
+    expect(moved(after, 'db_client_connection_max', users)).toBe(10);
+    expect(moved(after, 'nestjs_pool_circuit_state', { ...users, state: 'closed' })).toBe(1);
+  });
+
+  it('/admin/pools (POOL_ADMIN_TOKEN set): every pool with its metrics behind the token, the dashboard page', async () => {
+    await request(app.getHttpServer()).get('/admin/pools').expect(401);
+    const list = await request(app.getHttpServer())
+      .get('/admin/pools')
+      .set('authorization', `Bearer ${ADMIN_TOKEN}`)
+      .expect(200);
+    const pools = list.body.pools as { name: string; backend: string; target: string }[];
+    expect(pools.map((p) => `${p.name}:${p.backend}`).sort()).toEqual([
+      'cache:redis',
+      'events:mongodb',
+      'users:postgres',
+    ]);
+    expect(JSON.stringify(list.body)).not.toContain(ADMIN_TOKEN);
+    const page = await request(app.getHttpServer()).get('/admin/dashboard').expect(200);
+    expect(page.text).toContain('<html');
+    expect(page.text).not.toContain(ADMIN_TOKEN);
   });
 
   it('/health: 200, then 503 naming the pool whose server is unreachable, then 200 again when it heals', async () => {

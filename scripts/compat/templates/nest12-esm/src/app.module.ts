@@ -1,6 +1,7 @@
 import { Module, type OnApplicationShutdown } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { PoolModule } from 'nestjs-pool';
+import { PoolAdminModule } from 'nestjs-pool/admin';
 import { PoolHealthModule } from 'nestjs-pool/health';
 import { HealthController } from './health.controller.js';
 import { UsersController } from './users.controller.js';
@@ -17,6 +18,8 @@ import { UsersService } from './users.service.js';
     }),
     TerminusModule,
     PoolHealthModule,
+    // The admin API's controllers are built at runtime (their path is an option): checked on both Nest majors.
+    PoolAdminModule.forRoot({ token: process.env.POOL_ADMIN_TOKEN }),
   ],
   controllers: [UsersController, HealthController],
   providers: [UsersService],
