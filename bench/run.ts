@@ -5,8 +5,8 @@
  *   npm run bench -- --quick           shorter samples, fewer rounds, 3 s create storm
  *   npm run bench -- --json out.json   also write every number as JSON
  *
- * Other flags: --rounds N, --sample-ms N, --warmup-ms N, --timeouts N, --storm-ms N,
- * --only throughput,timeouts,storm,backends, --strict (exit 1 when a target fails), --help.
+ * Other flags: --rounds N, --sample-ms N, --warmup-ms N, --timeouts N, --storm-ms N, --presets-ms N,
+ * --only throughput,timeouts,storm,backends,presets, --strict (exit 1 when a target fails), --help.
  */
 import { readdirSync, readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -17,14 +17,15 @@ import { type Check, formatBytes, formatOps, formatRatio, heading, table, verdic
 import { PARTICIPANTS, runThroughput, type ParticipantName, type ThroughputResult } from './throughput.js';
 import { runTimeoutStorm, type StormPoolName, type TimeoutStormResult } from './timeouts.js';
 import { formatBackendTable, runBackendBench, type BackendBenchResult } from './backends.js';
+import { runPresets, type PresetsResult } from './presets.js';
 import type { ProvisionedServices } from '../scripts/services.mjs';
 
 /** scripts/services.mjs is plain JavaScript, not compiled: import it from the source tree (build/bench/bench/ → ../../../). */
 const SERVICES_URL = new URL('../../../scripts/services.mjs', import.meta.url);
 type ServicesModule = typeof import('../scripts/services.mjs');
 
-type ScenarioName = 'throughput' | 'timeouts' | 'storm' | 'backends';
-const ALL_SCENARIOS: readonly ScenarioName[] = ['throughput', 'timeouts', 'storm', 'backends'];
+type ScenarioName = 'throughput' | 'timeouts' | 'storm' | 'backends' | 'presets';
+const ALL_SCENARIOS: readonly ScenarioName[] = ['throughput', 'timeouts', 'storm', 'backends', 'presets'];
 
 interface Settings {
   quick: boolean;
@@ -37,10 +38,11 @@ interface Settings {
   callerCounts: readonly number[];
   timeouts: { total: number; batch: number; timeoutMs: number; warmup: number };
   storm: { durationMs: number; waiters: number; acquireTimeoutMs: number; failLatencyMs: number };
+  presets: { rounds: number; sampleMs: number };
 }
 
-const USAGE = `Usage: npm run bench -- [--quick] [--json <file>] [--strict] [--only throughput,timeouts,storm,backends,backends]
-                        [--rounds N] [--sample-ms N] [--warmup-ms N] [--timeouts N] [--storm-ms N]`;
+const USAGE = `Usage: npm run bench -- [--quick] [--json <file>] [--strict] [--only throughput,timeouts,storm,backends,presets]
+                        [--rounds N] [--sample-ms N] [--warmup-ms N] [--timeouts N] [--storm-ms N] [--presets-ms N]`;
 
 class UsageError extends Error {}
 
@@ -56,6 +58,7 @@ function parseArgs(argv: readonly string[]): Settings {
     'warmup-ms',
     'timeouts',
     'storm-ms',
+    'presets-ms',
   ];
   const flags = new Map<string, string | true>();
   for (let i = 0; i < argv.length; i++) {
@@ -111,6 +114,10 @@ function parseArgs(argv: readonly string[]): Settings {
       acquireTimeoutMs: 1_000,
       failLatencyMs: 1,
     },
+    presets: {
+      rounds: quick ? 3 : 5,
+      sampleMs: number('presets-ms', quick ? 400 : 1_000),
+    },
   };
 }
 
@@ -158,6 +165,13 @@ const VALIDATION_RATIO: Ratio = {
   denominator: 'ours',
   min: 0.95,
 };
+/** Metrics collection on (lease hold times measured) must cost at most 10%. */
+const TRACK_USE_RATIO: Ratio = {
+  name: 'ours+trackUseTime / ours',
+  numerator: 'ours+trackUseTime',
+  denominator: 'ours',
+  min: 0.9,
+};
 
 function reportThroughput(result: ThroughputResult, checks: Check[]): string[] {
   const out: string[] = [];
@@ -189,7 +203,7 @@ function reportThroughput(result: ThroughputResult, checks: Check[]): string[] {
   );
 
   const rows: string[][] = [];
-  for (const ratio of [...THROUGHPUT_RATIOS, VALIDATION_RATIO]) {
+  for (const ratio of [...THROUGHPUT_RATIOS, VALIDATION_RATIO, TRACK_USE_RATIO]) {
     for (const c of callers) {
       const byName = result.byCallers[c]!;
       const value = byName[ratio.numerator].opsPerSecond / byName[ratio.denominator].opsPerSecond;
@@ -201,7 +215,8 @@ function reportThroughput(result: ThroughputResult, checks: Check[]): string[] {
       const pass = value >= ratio.min;
       const target = `≥ ${ratio.min}×`;
       checks.push({
-        scenario: ratio === VALIDATION_RATIO ? 'validation' : 'throughput',
+        scenario:
+          ratio === VALIDATION_RATIO ? 'validation' : ratio === TRACK_USE_RATIO ? 'metrics' : 'throughput',
         name: `${ratio.name} @ ${callerLabel(c)}`,
         value,
         shown: formatRatio(value),
@@ -340,6 +355,33 @@ function reportStorm(results: readonly CreateStormResult[], settings: Settings, 
   return out;
 }
 
+function reportPresets(result: PresetsResult): string[] {
+  const ms = (value: number): string => (Number.isFinite(value) ? `${value.toFixed(2)} ms` : 'n/a');
+  return [
+    heading(`Scenario 6: sizing presets, ${result.callers} callers, max ${result.poolMax}`),
+    `each caller acquires, holds ~${result.holdMs} ms (a timer), releases; create takes ~${result.createDelayMs} ms, ` +
+      `validate one event-loop turn; a fresh pool per preset and round (start() not timed), ` +
+      `${result.rounds} rounds × ${result.sampleMs} ms, rotated order`,
+    '',
+    table(
+      ['preset', 'ops/s', 'spread', 'acquire p50', 'acquire p99', 'acquire max', 'created', 'size', 'target'],
+      result.byPreset.map((r) => [
+        r.preset,
+        formatOps(r.opsPerSecond),
+        `±${((r.spread * 100) / 2).toFixed(0)}%`,
+        ms(r.acquireP50Ms),
+        ms(r.acquireP99Ms),
+        ms(r.acquireMaxMs),
+        String(r.created),
+        String(r.finalSize),
+        r.targetSize === null ? '-' : String(r.targetSize),
+      ]),
+    ),
+    '(ops/s: median of the rounds; acquire latency: over every acquire of every round, measured by the',
+    ' callers; created/size/target: per round, median; target: the dynamic sizer’s, at the end of a round)',
+  ];
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Main
 // ---------------------------------------------------------------------------------------------------
@@ -407,6 +449,7 @@ async function runScenarios(settings: Settings, meta: Meta, log: (line: string) 
     timeouts?: TimeoutStormResult[];
     createStorm?: CreateStormResult[];
     backends?: BackendBenchResult;
+    presets?: PresetsResult;
   } = {};
 
   if (settings.only.includes('throughput')) {
@@ -465,6 +508,12 @@ async function runScenarios(settings: Settings, meta: Meta, log: (line: string) 
       formatBackendTable(results.backends),
     );
     checks.push(...results.backends.checks);
+  }
+
+  if (settings.only.includes('presets')) {
+    log('scenario 6: sizing presets on one workload');
+    results.presets = await runPresets({ ...settings.presets, log });
+    lines.push(...reportPresets(results.presets));
   }
 
   meta.loadAverageAtEnd = loadavg();

@@ -1,6 +1,6 @@
 /**
  * Scenarios 1 and 2: acquire + release of an idle dummy resource, by 1 caller and by 100 callers, pool
- * max 10, for ours (with and without validate-on-borrow), generic-pool, tarn and the floor.
+ * max 10, for ours (plain, with validate-on-borrow, with trackUseTime), generic-pool, tarn and the floor.
  *
  * Every participant is warmed up at every caller count first; then each round measures every
  * participant once, the order rotated by one each round so no pool always runs first (or right after a
@@ -44,6 +44,14 @@ async function oursValidateWorker(pool: Pool<Resource>, run: RunState): Promise<
   }
 }
 
+async function oursTrackUseWorker(pool: Pool<Resource>, run: RunState): Promise<void> {
+  while (!run.stop) {
+    const lease = await pool.acquire();
+    lease.release();
+    if ((++run.ops & CLOCK_MASK) === 0 && performance.now() >= run.until) run.stop = true;
+  }
+}
+
 async function genericPoolWorker(pool: genericPool.Pool<Resource>, run: RunState): Promise<void> {
   while (!run.stop) {
     const resource = await pool.acquire();
@@ -77,12 +85,13 @@ async function shiftFloorWorker(pool: ShiftFloorPool<Resource>, run: RunState): 
 }
 
 export type ParticipantName =
-  'floor' | 'floor (Array.shift)' | 'ours' | 'ours+validate' | 'generic-pool' | 'tarn';
+  'floor' | 'floor (Array.shift)' | 'ours' | 'ours+validate' | 'ours+trackUseTime' | 'generic-pool' | 'tarn';
 export const PARTICIPANTS: readonly ParticipantName[] = [
   'floor',
   'floor (Array.shift)',
   'ours',
   'ours+validate',
+  'ours+trackUseTime',
   'generic-pool',
   'tarn',
 ];
@@ -116,6 +125,17 @@ async function createParticipants(): Promise<Participant[]> {
   });
   await oursValidate.start();
 
+  // Metrics collection on: lease hold times measured with the precise clock on every lend and return.
+  const oursTrackUse = new Pool<Resource>({
+    name: 'bench-track-use',
+    min: 0,
+    max: POOL_MAX,
+    acquireTimeoutMs: ACQUIRE_TIMEOUT_MS,
+    trackUseTime: true,
+    factory,
+  });
+  await oursTrackUse.start();
+
   const generic = genericPool.createPool<Resource>(factory, {
     min: 0,
     max: POOL_MAX,
@@ -145,6 +165,11 @@ async function createParticipants(): Promise<Participant[]> {
       name: 'ours+validate',
       worker: (run) => oursValidateWorker(oursValidate, run),
       close: () => oursValidate.close(),
+    },
+    {
+      name: 'ours+trackUseTime',
+      worker: (run) => oursTrackUseWorker(oursTrackUse, run),
+      close: () => oursTrackUse.close(),
     },
     {
       name: 'generic-pool',
