@@ -81,6 +81,10 @@ it('MongoDB: 50 callers through the Nest app survive the fault timeline', async 
     attemptBound: engineAttemptBound,
     attemptsCounted: "failed slot creates ('error' events, phase create)",
     acceptedErrors: POOL_ERRORS,
+    trace: (pool) => {
+      const { driver, size, idle, pending, circuit } = pool.metrics();
+      return `driver ${driver.connections} open (${driver.checkedOut} out, created ${driver.created}, closed ${driver.closed}); slots ${size} (idle ${idle}, pending ${pending}), ${circuit}`;
+    },
   });
   writeResult(run.result);
   expectResilient(run);
