@@ -424,8 +424,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     for (const entry of this.entries) {
       if (entry.connection !== connection) continue;
       if (entry.state === 'idle') {
-        this.destroyEntry(entry, 'error', reason);
-        this.afterConnectionLost();
+        this.retire(entry, 'error', reason);
       } else {
         entry.evicted = true;
       }
@@ -444,8 +443,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     if (this.trackingUse) this.recordUse(entry);
     if (this.listeningRelease) this.emit('release', entry.connection);
     if (destroy || entry.evicted) {
-      this.destroyEntry(entry, 'error', reason);
-      this.afterConnectionLost();
+      this.retire(entry, 'error', reason);
     } else if (this.returnWork) {
       this.returnWithReset(entry);
     } else {
@@ -462,11 +460,9 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     if (this.currentState === 'closed') {
       this.destroyEntry(entry, 'close');
     } else if (entry.uses >= this.maxUses) {
-      this.destroyEntry(entry, 'maxUses');
-      this.afterConnectionLost();
+      this.retire(entry, 'maxUses');
     } else if (entry.expiresAt <= now) {
-      this.destroyEntry(entry, 'lifetime');
-      this.afterConnectionLost();
+      this.retire(entry, 'lifetime');
     } else {
       this.makeAvailable(entry, validated);
     }
@@ -488,8 +484,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
         const failure = toError(error);
         entry.lastError = failure.message;
         this.emit('error', failure, { phase: 'reset' });
-        this.destroyEntry(entry, 'error', error);
-        this.afterConnectionLost();
+        this.retire(entry, 'error', error);
         return;
       }
     }
@@ -511,8 +506,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
         entry.lastError = error.message;
         this.emit('error', error, { phase: 'reset' });
         if (entry.state === 'returning') {
-          this.destroyEntry(entry, 'error', error);
-          this.afterConnectionLost();
+          this.retire(entry, 'error', error);
         }
         this.notifyIfNothingLent();
         return;
@@ -523,8 +517,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
       if (!(await this.validate(entry))) {
         if (entry.state === 'returning') {
           this.totals.validationFailures++;
-          this.destroyEntry(entry, 'validation');
-          this.afterConnectionLost();
+          this.retire(entry, 'validation');
         }
         this.notifyIfNothingLent();
         return;
@@ -543,14 +536,17 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     this.totals.acquired++;
     if (this.sizer !== null) this.sizer.observe(this.lent + this.waiters.size);
     if (this.trackingUse) entry.useStartedAt = sharedClock.now();
-    if (stack !== undefined) {
-      entry.lentAt = coarseNow();
-      entry.acquireStack = stack;
-      entry.leakReported = false;
-      this.scheduleHousekeeping(entry.lentAt + this.leakDetectionMs);
-    }
+    if (stack !== undefined) this.watchForLeak(entry, stack);
     if (this.listeningAcquire) this.emit('acquire', entry.connection);
     return new Lease(this, entry);
+  }
+
+  /** Leak detection on: remember who borrowed `entry` and when, and wake housekeeping when it is overdue. */
+  private watchForLeak(entry: PooledConnection<T>, stack: string): void {
+    entry.lentAt = coarseNow();
+    entry.acquireStack = stack;
+    entry.leakReported = false;
+    this.scheduleHousekeeping(entry.lentAt + this.leakDetectionMs);
   }
 
   /**
@@ -559,8 +555,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
    */
   private makeAvailable(entry: PooledConnection<T>, validated: boolean): void {
     if (entry.evicted) {
-      this.destroyEntry(entry, 'error');
-      this.afterConnectionLost();
+      this.retire(entry, 'error');
       return;
     }
     const state = this.currentState;
@@ -890,6 +885,12 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
   }
 
   /** After a connection is gone: replace it if someone needs it, and fail fast if nothing can serve. */
+  /** Destroys a connection the pool loses while open (broken, evicted, retired) and refills behind it. */
+  private retire(entry: PooledConnection<T>, reason: DestroyReason, detail?: unknown): void {
+    this.destroyEntry(entry, reason, detail);
+    this.afterConnectionLost();
+  }
+
   private afterConnectionLost(): void {
     this.fill();
     this.failWaitersIfUnservable();
