@@ -99,7 +99,8 @@ export class PoolEventEmitter<T> {
     return this;
   }
 
-  private listenersChanged(): void {
+  /** Keeps the listening flags current; Pool also recomputes its hot-path flags from them. */
+  protected listenersChanged(): void {
     this.listeningAcquire = this.listeners.acquire !== undefined;
     this.listeningRelease = this.listeners.release !== undefined;
   }

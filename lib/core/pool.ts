@@ -83,6 +83,8 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
 
   private readonly factory: PoolFactory<T>;
   private currentState: PoolState = 'starting';
+  /** currentState is 'ready' or 'starting': the pool hands out connections (one load on the hot path). */
+  private lending = true;
   /** start() has run: from then on the pool keeps `min` connections. */
   private started = false;
 
@@ -153,6 +155,13 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
   private readonly leakDetectionMs: number;
   /** Only with dynamicSizing: moves the floor of kept connections (`min` otherwise). */
   private readonly sizer: DynamicSizer | null;
+  /**
+   * Something watches lends / returns (dynamic sizing, use-time tracking, leak detection, listeners): one
+   * flag each, so that a pool with none of them pays one load and branch per lease, and lend() and
+   * returnLease() stay small enough for V8 to inline the whole acquire/release path into the caller.
+   */
+  private observingLend = false;
+  private observingReturn = false;
 
   constructor(options: PoolOptions<T>) {
     super();
@@ -177,6 +186,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
               targetChanged: (target, previous) => this.onTargetChange(target, previous),
             },
           );
+    this.refreshObservers();
     this.breaker =
       resolved.circuitBreaker === false
         ? null
@@ -270,7 +280,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
 
   /** Stops lending: new acquires queue until resume(). Returned connections go idle. */
   pause(): void {
-    if (this.currentState === 'ready' || this.currentState === 'starting') this.setState('paused');
+    if (this.lending) this.setState('paused');
   }
 
   /** Lends again after pause() or drain(). */
@@ -373,8 +383,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
       if (invalid !== undefined) return Promise.reject(invalid);
     }
     const stack = this.leakDetectionMs !== Infinity ? captureStack() : undefined;
-    const state = this.currentState;
-    if ((state === 'ready' || state === 'starting') && this.waiters.size === 0 && this.idle.length > 0) {
+    if (this.lending && this.waiters.size === 0 && this.idle.length > 0) {
       const signal = options?.signal;
       if (signal !== undefined && signal.aborted) return Promise.reject(signal.reason);
       const entry = this.lifo ? this.idle.pop()! : this.idle.shift()!;
@@ -439,9 +448,8 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     if (entry.borrowId !== lease.borrowId || entry.state !== 'lent') return; // revoked by close()
     this.lent--;
     this.totals.released++;
-    entry.acquireStack = undefined;
     if (this.trackingUse) this.recordUse(entry);
-    if (this.listeningRelease) this.emit('release', entry.connection);
+    if (this.observingReturn) this.observeReturn(entry);
     if (destroy || entry.evicted) {
       this.retire(entry, 'error', reason);
     } else if (this.returnWork) {
@@ -534,11 +542,34 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     entry.uses++;
     this.lent++;
     this.totals.acquired++;
-    if (this.sizer !== null) this.sizer.observe(this.lent + this.waiters.size);
     if (this.trackingUse) entry.useStartedAt = sharedClock.now();
+    if (this.observingLend) this.observeLend(entry, stack);
+    return new Lease(this, entry);
+  }
+
+  /** What watches a lend (see observingLend): the sizer, use-time tracking, leak detection, listeners. */
+  private observeLend(entry: PooledConnection<T>, stack: string | undefined): void {
+    if (this.sizer !== null) this.sizer.observe(this.lent + this.waiters.size);
     if (stack !== undefined) this.watchForLeak(entry, stack);
     if (this.listeningAcquire) this.emit('acquire', entry.connection);
-    return new Lease(this, entry);
+  }
+
+  /** What watches a return (see observingReturn): use-time tracking, leak detection, listeners. */
+  private observeReturn(entry: PooledConnection<T>): void {
+    entry.acquireStack = undefined;
+    if (this.listeningRelease) this.emit('release', entry.connection);
+  }
+
+  /** Recomputes observingLend / observingReturn after a change to what they summarise. */
+  private refreshObservers(): void {
+    const leakDetection = this.leakDetectionMs !== Infinity;
+    this.observingLend = this.sizer !== null || leakDetection || this.listeningAcquire;
+    this.observingReturn = leakDetection || this.listeningRelease;
+  }
+
+  protected override listenersChanged(): void {
+    super.listenersChanged();
+    this.refreshObservers();
   }
 
   /** Leak detection on: remember who borrowed `entry` and when, and wake housekeeping when it is overdue. */
@@ -554,27 +585,29 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
    * just created or checked; otherwise, with a zero bypass window, it is validated first.
    */
   private makeAvailable(entry: PooledConnection<T>, validated: boolean): void {
+    // Nobody waiting for it (the common case below saturation): straight back on the idle list.
+    if (!entry.evicted && (this.waiters.size <= this.validatingForBorrow || !this.lending)) {
+      entry.state = 'idle';
+      this.idle.push(entry);
+      return;
+    }
+    this.handOff(entry, validated);
+  }
+
+  /** makeAvailable() for an evicted connection (destroyed) or one a waiter is ready for (validated or served). */
+  private handOff(entry: PooledConnection<T>, validated: boolean): void {
     if (entry.evicted) {
       this.retire(entry, 'error');
-      return;
-    }
-    const state = this.currentState;
-    if (this.waiters.size > this.validatingForBorrow && (state === 'ready' || state === 'starting')) {
-      if (!validated && this.validateOnBorrow && this.bypassMs === 0) {
-        this.startBorrowValidation(entry);
-        return;
-      }
+    } else if (!validated && this.validateOnBorrow && this.bypassMs === 0) {
+      this.startBorrowValidation(entry);
+    } else {
       this.serve(this.waiters.shift()!, entry);
-      return;
     }
-    entry.state = 'idle';
-    this.idle.push(entry);
   }
 
   /** Serves waiters from the idle list while both exist and the pool lends. */
   private dispatch(): void {
-    const state = this.currentState;
-    if (state !== 'ready' && state !== 'starting') return;
+    if (!this.lending) return;
     while (this.waiters.size > this.validatingForBorrow && this.idle.length > 0) {
       const entry = this.lifo ? this.idle.pop()! : this.idle.shift()!;
       if (this.validateOnBorrow && (this.bypassMs === 0 || coarseNow() - entry.lastUsedAt >= this.bypassMs)) {
@@ -1168,6 +1201,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     const previous = this.currentState;
     if (previous === next) return;
     this.currentState = next;
+    this.lending = next === 'ready' || next === 'starting';
     const circuit = this.breaker?.state ?? 'closed';
     this.emit('state', { state: next, circuit, previousState: previous, previousCircuit: circuit });
   }
@@ -1260,6 +1294,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     }
     if (enabled === this.trackingUse) return;
     this.trackingUse = enabled;
+    this.refreshObservers();
     if (!enabled) for (const entry of this.entries) entry.useStartedAt = NaN;
   }
 
@@ -1268,7 +1303,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     // NaN: lent before tracking was turned on (turning it off resets every entry). Not reset here: the
     // next lend overwrites it while tracking is on.
     if (startedAt !== startedAt) return;
-    const held = sharedClock.now() - startedAt;
+    const held = sharedClock.peek() - startedAt;
     if (held > 0) this.useHistogram.record(held);
     else this.useHistogram.recordZero();
   }

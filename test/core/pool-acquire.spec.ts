@@ -299,6 +299,20 @@ describe('acquire and release', () => {
     expect(seen).toEqual(['create:1', 'acquire:1', 'release:1', 'destroy:1:close']);
   });
 
+  it('hears acquire/release listeners added while it runs, and stops when they are removed', async () => {
+    const { pool } = makePool({ max: 1 });
+    (await pool.acquire()).release(); // nobody listening yet
+    const seen: string[] = [];
+    const onAcquire = (c: { id: number }): number => seen.push(`acquire:${c.id}`);
+    const onRelease = (c: { id: number }): number => seen.push(`release:${c.id}`);
+    pool.on('acquire', onAcquire).on('release', onRelease);
+    (await pool.acquire()).release();
+    pool.off('acquire', onAcquire).off('release', onRelease);
+    (await pool.acquire()).release();
+    expect(seen).toEqual(['acquire:1', 'release:1']);
+    await pool.close();
+  });
+
   it('a throwing listener does not break the pool, and an unheard error is not an uncaught exception', async () => {
     const { pool, factory } = makePool({ max: 1, acquireTimeoutMs: 2000 });
     const errors: string[] = [];
