@@ -21,7 +21,16 @@ import { MongoClient } from 'mongodb';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { createPool } from '../lib/index.js';
-import { type Check, collectGarbage, formatRatio, median, spread, table, verdict } from './report.js';
+import {
+  type Check,
+  collectGarbage,
+  formatRatio,
+  median,
+  pairedRatio,
+  spread,
+  table,
+  verdict,
+} from './report.js';
 
 export type BackendName = 'postgres' | 'redis' | 'mongodb';
 
@@ -228,8 +237,11 @@ async function compare(
         participants.map((p, i) => `${p.label} ${Math.round(samples[i]![round]!.opsPerSecond)}/s`).join(', '),
     );
   }
-  const pairedRatio = median(samples[0]!.map((s, i) => s.opsPerSecond / samples[1]![i]!.opsPerSecond));
-  return { results: participants.map((p, i) => summarise(p.label, samples[i]!)), pairedRatio };
+  const ops = (i: number): number[] => samples[i]!.map((s) => s.opsPerSecond);
+  return {
+    results: participants.map((p, i) => summarise(p.label, samples[i]!)),
+    pairedRatio: pairedRatio(ops(0), ops(1)),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -22,6 +22,14 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/**
+ * Median of the per-round ratios a[i] / b[i]: each round's two figures were measured moments apart, so a
+ * machine that speeds up or slows down between rounds moves both and cancels out.
+ */
+export function pairedRatio(a: readonly number[], b: readonly number[]): number {
+  return median(a.map((value, i) => value / b[i]!));
+}
+
 /** Relative spread of the samples: (max - min) / median. */
 export function spread(values: readonly number[]): number {
   if (values.length === 0) return NaN;

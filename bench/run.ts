@@ -13,7 +13,16 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCreateStorm, type CreateStormPoolName, type CreateStormResult } from './create-storm.js';
-import { type Check, formatBytes, formatOps, formatRatio, heading, table, verdict } from './report.js';
+import {
+  type Check,
+  formatBytes,
+  formatOps,
+  formatRatio,
+  heading,
+  pairedRatio,
+  table,
+  verdict,
+} from './report.js';
 import { PARTICIPANTS, runThroughput, type ParticipantName, type ThroughputResult } from './throughput.js';
 import { runTimeoutStorm, type StormPoolName, type TimeoutStormResult } from './timeouts.js';
 import { formatBackendTable, runBackendBench, type BackendBenchResult } from './backends.js';
@@ -207,9 +216,20 @@ function reportThroughput(result: ThroughputResult, checks: Check[]): string[] {
     for (const c of callers) {
       const byName = result.byCallers[c]!;
       const value = byName[ratio.numerator].opsPerSecond / byName[ratio.denominator].opsPerSecond;
+      const paired = formatRatio(
+        pairedRatio(byName[ratio.numerator].samples, byName[ratio.denominator].samples),
+      );
       const cpuValue = byName[ratio.numerator].cpuOpsPerSecond / byName[ratio.denominator].cpuOpsPerSecond;
       if (ratio.min === null) {
-        rows.push([ratio.name, callerLabel(c), formatRatio(value), formatRatio(cpuValue), '', 'info']);
+        rows.push([
+          ratio.name,
+          callerLabel(c),
+          formatRatio(value),
+          paired,
+          formatRatio(cpuValue),
+          '',
+          'info',
+        ]);
         continue;
       }
       const pass = value >= ratio.min;
@@ -227,13 +247,18 @@ function reportThroughput(result: ThroughputResult, checks: Check[]): string[] {
         ratio.name,
         callerLabel(c),
         formatRatio(value),
+        paired,
         formatRatio(cpuValue),
         target,
         verdict(pass),
       ]);
     }
   }
-  out.push(table(['ratio', 'callers', 'value', 'per CPU-s', 'target', 'result'], rows));
+  out.push(
+    table(['ratio', 'callers', 'value', 'paired', 'per CPU-s', 'target', 'result'], rows),
+    '(value: ratio of the median throughputs, the figure checked; paired: median of the per-round ratios,',
+    ' steadier when the machine speeds up or slows down between rounds)',
+  );
   return out;
 }
 
