@@ -156,9 +156,10 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
   /** Only with dynamicSizing: moves the floor of kept connections (`min` otherwise). */
   private readonly sizer: DynamicSizer | null;
   /**
-   * Something watches lends / returns (dynamic sizing, use-time tracking, leak detection, listeners): one
-   * flag each, so that a pool with none of them pays one load and branch per lease, and lend() and
-   * returnLease() stay small enough for V8 to inline the whole acquire/release path into the caller.
+   * Something watches lends / returns (dynamic sizing, leak detection, listeners): one flag each, so that a
+   * pool with none of them pays one load and branch per lease, and lend() and returnLease() stay small enough
+   * for V8 to inline the whole acquire/release path into the caller. Use-time tracking stays inline: a pool
+   * that measures does it on every lease, and a call out would cost it more than the measuring.
    */
   private observingLend = false;
   private observingReturn = false;
@@ -547,14 +548,14 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     return new Lease(this, entry);
   }
 
-  /** What watches a lend (see observingLend): the sizer, use-time tracking, leak detection, listeners. */
+  /** What watches a lend (see observingLend): the sizer, leak detection, listeners. */
   private observeLend(entry: PooledConnection<T>, stack: string | undefined): void {
     if (this.sizer !== null) this.sizer.observe(this.lent + this.waiters.size);
     if (stack !== undefined) this.watchForLeak(entry, stack);
     if (this.listeningAcquire) this.emit('acquire', entry.connection);
   }
 
-  /** What watches a return (see observingReturn): use-time tracking, leak detection, listeners. */
+  /** What watches a return (see observingReturn): leak detection, listeners. */
   private observeReturn(entry: PooledConnection<T>): void {
     entry.acquireStack = undefined;
     if (this.listeningRelease) this.emit('release', entry.connection);
@@ -917,13 +918,13 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     if (this.waiters.size > 0 && this.isUnservable()) this.rejectAllWaiters(this.unavailableError());
   }
 
-  /** After a connection is gone: replace it if someone needs it, and fail fast if nothing can serve. */
   /** Destroys a connection the pool loses while open (broken, evicted, retired) and refills behind it. */
   private retire(entry: PooledConnection<T>, reason: DestroyReason, detail?: unknown): void {
     this.destroyEntry(entry, reason, detail);
     this.afterConnectionLost();
   }
 
+  /** After a connection is gone: replace it if someone needs it, and fail fast if nothing can serve. */
   private afterConnectionLost(): void {
     this.fill();
     this.failWaitersIfUnservable();
@@ -1294,7 +1295,6 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     }
     if (enabled === this.trackingUse) return;
     this.trackingUse = enabled;
-    this.refreshObservers();
     if (!enabled) for (const entry of this.entries) entry.useStartedAt = NaN;
   }
 
