@@ -220,16 +220,9 @@ function reportThroughput(result: ThroughputResult, checks: Check[]): string[] {
         pairedRatio(byName[ratio.numerator].samples, byName[ratio.denominator].samples),
       );
       const cpuValue = byName[ratio.numerator].cpuOpsPerSecond / byName[ratio.denominator].cpuOpsPerSecond;
+      const figures = [ratio.name, callerLabel(c), formatRatio(value), paired, formatRatio(cpuValue)];
       if (ratio.min === null) {
-        rows.push([
-          ratio.name,
-          callerLabel(c),
-          formatRatio(value),
-          paired,
-          formatRatio(cpuValue),
-          '',
-          'info',
-        ]);
+        rows.push([...figures, '', 'info']);
         continue;
       }
       const pass = value >= ratio.min;
@@ -243,15 +236,7 @@ function reportThroughput(result: ThroughputResult, checks: Check[]): string[] {
         target,
         pass,
       });
-      rows.push([
-        ratio.name,
-        callerLabel(c),
-        formatRatio(value),
-        paired,
-        formatRatio(cpuValue),
-        target,
-        verdict(pass),
-      ]);
+      rows.push([...figures, target, verdict(pass)]);
     }
   }
   out.push(
