@@ -12,6 +12,7 @@ import { createPool, PoolConfigError, PoolManager, PoolModule, type PostgresPool
 import { FailureThrottle } from '../../lib/nest/failure-throttle.js';
 import { createPoolLogSink } from '../../lib/nest/pool-log-sink.js';
 import { PoolLogger } from '../../lib/nest/pool-logger.js';
+import type { PoolEngineOptions } from '../../lib/core/index.js';
 import { FaultProxy } from '../../lib/testing/index.js';
 import { DATABASE_URL, pgUrl, uniqueName, waitUntil } from '../backends/postgres/pg-test-support.js';
 import { expectNoSecret } from '../support/secrets.js';
@@ -75,6 +76,25 @@ function proxiedUri(proxy: FaultProxy): string {
   return uri.toString();
 }
 
+/**
+ * A lazy `users` pool (min 1) behind a proxy that refuses connections, with a capturing logger: its creates
+ * fail and retry from the start. The proxy lets them through again on `proxy.pass()`.
+ */
+async function poolBehindRefusingProxy(
+  options: Pick<PoolEngineOptions, 'createRetry' | 'circuitBreaker'>,
+): Promise<{ proxy: FaultProxy; pool: PostgresPool; capture: CapturingLogger }> {
+  const proxy = await startProxy();
+  await proxy.refuse();
+  const pool = createPool({
+    name: 'users',
+    backend: 'postgres',
+    uri: proxiedUri(proxy),
+    pool: { startup: 'lazy', min: 1, ...options },
+  });
+  cleanups.push(() => pool.close());
+  return { proxy, pool, capture: new CapturingLogger() };
+}
+
 describe('FailureThrottle', () => {
   it('turns 50 failures over 10 s into the first line, one summary per interval, and one recovery', () => {
     let now = 0;
@@ -98,21 +118,10 @@ describe('FailureThrottle', () => {
 
 describe('PoolLogger with a real pool', () => {
   it('throttles 50+ failed connection attempts into a few lines, then reports the recovery once', async () => {
-    const proxy = await startProxy();
-    await proxy.refuse();
-    const capture = new CapturingLogger();
-    const pool = createPool({
-      name: 'users',
-      backend: 'postgres',
-      uri: proxiedUri(proxy),
-      pool: {
-        startup: 'lazy',
-        min: 1,
-        createRetry: { initialDelayMs: 1, maxDelayMs: 5, factor: 1.5 },
-        circuitBreaker: false,
-      },
+    const { proxy, pool, capture } = await poolBehindRefusingProxy({
+      createRetry: { initialDelayMs: 1, maxDelayMs: 5, factor: 1.5 },
+      circuitBreaker: false,
     });
-    cleanups.push(() => pool.close());
     const logger = new PoolLogger(pool, createPoolLogSink('users', capture), {
       summaryIntervalMs: 300,
     }).attach();
@@ -152,21 +161,10 @@ describe('PoolLogger with a real pool', () => {
   });
 
   it('logs the circuit breaker once per outage however many probes fail, and its closing', async () => {
-    const proxy = await startProxy();
-    await proxy.refuse();
-    const capture = new CapturingLogger();
-    const pool = createPool({
-      name: 'users',
-      backend: 'postgres',
-      uri: proxiedUri(proxy),
-      pool: {
-        startup: 'lazy',
-        min: 1,
-        createRetry: { initialDelayMs: 1, maxDelayMs: 5 },
-        circuitBreaker: { failureThreshold: 2, resetTimeoutMs: 20 },
-      },
+    const { proxy, pool, capture } = await poolBehindRefusingProxy({
+      createRetry: { initialDelayMs: 1, maxDelayMs: 5 },
+      circuitBreaker: { failureThreshold: 2, resetTimeoutMs: 20 },
     });
-    cleanups.push(() => pool.close());
     new PoolLogger(pool, createPoolLogSink('users', capture)).attach();
     let opened = 0;
     pool.on('state', (change) => {
