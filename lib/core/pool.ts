@@ -623,13 +623,13 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     waiter.settled = true;
     if (waiter.heapIndex >= 0) this.deadlines.remove(waiter);
     if (waiter.onAbort !== null) detachSignal(waiter);
-    // Unstamped: enqueued and served within one burst, a wait shorter than the clock resolves.
-    const enqueuedAt = waiter.deadline - waiter.timeoutMs;
-    const waited = sharedClock.now() - enqueuedAt;
-    if (waited > 0) {
-      this.waitHistogram.record(waited);
-      if (this.sizer !== null) this.sizer.waits++;
-    } else this.waitHistogram.recordZero();
+    // peek(): the enqueues keep the shared reading fresh. 0 when both ends saw the same reading (a wait
+    // within one burst, shorter than the shared clock resolves); the sizer counts it all the same: the
+    // caller found no idle connection.
+    const waited = sharedClock.peek() - waiter.enqueuedAt;
+    if (waited > 0) this.waitHistogram.record(waited);
+    else this.waitHistogram.recordZero();
+    if (this.sizer !== null) this.sizer.waits++;
     waiter.resolve(this.lend(entry, waiter.stack));
   }
 
@@ -661,6 +661,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     );
     const promise = promiseFor(waiter);
     if (stack !== undefined) waiter.stack = stack;
+    waiter.enqueuedAt = sharedClock.now();
     this.waiters.push(waiter);
     this.deadlines.requestStamp();
     if (this.sizer !== null) this.sizer.observe(this.entries.size - this.idle.length + this.waiters.size);

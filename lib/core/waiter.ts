@@ -23,11 +23,10 @@ export class Waiter<T> {
   /** The acquire promise's settlers, filled in by promiseFor() (no closure per waiter). */
   declare resolve: (lease: Lease<T>) => void;
   declare reject: (error: unknown) => void;
-  /**
-   * When the wait times out. NaN until the deadline timer stamps it (callers on the pool's acquireTimeoutMs
-   * are stamped at the end of their burst); it was enqueued at `deadline - timeoutMs`.
-   */
+  /** When the wait times out. NaN until the deadline timer stamps it, at the end of the event-loop turn. */
   declare deadline: number;
+  /** When it was queued, by the shared clock (for the wait histogram only: it may be a little early). */
+  declare enqueuedAt: number;
   declare readonly priority: number;
   declare readonly timeoutMs: number;
   /** Has its own timeoutMs (deadline in the heap) rather than the pool's (deadline in queue order). */
@@ -45,6 +44,7 @@ export class Waiter<T> {
     this.resolve = noop;
     this.reject = noop;
     this.deadline = NaN;
+    this.enqueuedAt = 0;
     this.priority = priority;
     this.timeoutMs = timeoutMs;
     this.ownTimeout = ownTimeout;

@@ -165,8 +165,8 @@ describe('acquire and release', () => {
     try {
       all.push(watch('slow', 60), watch('fast', 20), watch('mid', 40));
       for (let i = 0; i < 100; i++) all.push(watch(`bulk${i}`, 200 + i));
-      // Deadlines are stamped (and the timer armed) in a microtask at the end of the burst.
-      await new Promise<void>((resolve) => queueMicrotask(resolve));
+      // Deadlines are stamped (and the timer armed) at the end of the event-loop turn.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     } finally {
       globalThis.setTimeout = realSetTimeout;
     }

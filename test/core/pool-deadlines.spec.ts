@@ -1,5 +1,5 @@
 /**
- * Waiter deadlines: waiters on acquireTimeoutMs are stamped in a batch at the end of their burst and kept
+ * Waiter deadlines: waiters on acquireTimeoutMs are stamped in a batch at the end of their event-loop turn and kept
  * in queue order; waiters with their own timeoutMs go to a heap. Both must expire in deadline order, never
  * before their timeout, whatever the mix of priorities and timeouts.
  */
