@@ -543,7 +543,9 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     entry.uses++;
     this.lent++;
     this.totals.acquired++;
-    if (this.trackingUse) entry.useStartedAt = sharedClock.now();
+    // peek(), not now(): lends don't use up the reading (queued callers' enqueues refresh it), which keeps
+    // tracking within ~5% of the untracked pool on the uncontended path; a hold inside one burst measures 0.
+    if (this.trackingUse) entry.useStartedAt = sharedClock.peek();
     if (this.observingLend) this.observeLend(entry, stack);
     return new Lease(this, entry);
   }

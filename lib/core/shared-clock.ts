@@ -45,9 +45,9 @@ class SharedClock {
 
   /**
    * The current reading without using up one of its reads, even when now() has used them all (a fresh one
-   * only at a new event-loop turn). For the end of an interval whose start took now(): a lease lent and
-   * returned within one burst measures 0 (below the histograms' 1 µs resolution anyway), never the gap
-   * between its lend's reading and a newer one.
+   * only at a new event-loop turn). For the cheap end of a measurement: a wait is served, and a lease lent
+   * and returned, with peek() (the enqueues' now() keep the reading fresh): a lease lent and returned
+   * within one burst measures 0 (below the histograms' 1 µs resolution anyway).
    */
   peek(): number {
     const reading = state[READING]!;
