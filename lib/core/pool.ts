@@ -622,7 +622,6 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
   }
 
   private serve(waiter: Waiter<T>, entry: PooledConnection<T>): void {
-    waiter.settled = true;
     if (waiter.heapIndex >= 0) this.deadlines.remove(waiter);
     if (waiter.onAbort !== null) detachSignal(waiter);
     // peek(): the enqueues keep the shared reading fresh. 0 when both ends saw the same reading (a wait
@@ -656,7 +655,6 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
 
     const ownTimeoutMs = options?.timeoutMs;
     const waiter = new Waiter<T>(
-      options?.priority ?? 0,
       ownTimeoutMs ?? this.options.acquireTimeoutMs,
       ownTimeoutMs !== undefined,
       signal,
@@ -664,7 +662,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     const promise = promiseFor(waiter);
     if (stack !== undefined) waiter.stack = stack;
     waiter.enqueuedAt = sharedClock.now();
-    this.waiters.push(waiter);
+    this.waiters.push(waiter, options?.priority ?? 0);
     this.deadlines.requestStamp();
     if (this.sizer !== null) this.sizer.observe(this.entries.size - this.idle.length + this.waiters.size);
     if (signal !== undefined) waiter.onAbort = this.listenForAbort(waiter, signal);
@@ -703,8 +701,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
   }
 
   private readonly expireWaiter = (waiter: Waiter<T>): void => {
-    if (waiter.settled) return;
-    waiter.settled = true;
+    if (waiter.lane === null) return; // settled already
     this.waiters.remove(waiter);
     detachSignal(waiter);
     this.totals.timeouts++;
@@ -728,8 +725,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
   };
 
   private abortWaiter(waiter: Waiter<T>): void {
-    if (waiter.settled) return;
-    waiter.settled = true;
+    if (waiter.lane === null) return; // settled already
     this.waiters.remove(waiter);
     this.deadlines.remove(waiter);
     waiter.onAbort = null;
@@ -738,7 +734,6 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
 
   private rejectAllWaiters(error: Error): void {
     for (const waiter of this.waiters.drain()) {
-      waiter.settled = true;
       this.deadlines.remove(waiter);
       detachSignal(waiter);
       waiter.reject(error);

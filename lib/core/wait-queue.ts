@@ -12,8 +12,8 @@ export class WaitQueue<T> {
     return this.count;
   }
 
-  push(waiter: Waiter<T>): void {
-    const lane = this.laneFor(waiter.priority);
+  push(waiter: Waiter<T>, priority: number): void {
+    const lane = this.laneFor(priority);
     waiter.lane = lane;
     waiter.prev = lane.tail;
     waiter.next = null;

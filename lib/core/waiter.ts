@@ -9,14 +9,15 @@ import type { Lease } from './lease.js';
 export class Waiter<T> {
   // Declared, then assigned in the constructor: emitted class fields would each be defined (a slower
   // define-own-property per field) and the constructor parameters stored twice. One Waiter per queued acquire.
-  /** Intrusive links of the lane this waiter sits in (null when not queued). */
+  /**
+   * Intrusive links of the lane this waiter sits in. `lane` is null once it has left the queue for good
+   * (served, timed out, aborted, rejected): that is how the pool tells a settled waiter.
+   */
   declare prev: Waiter<T> | null;
   declare next: Waiter<T> | null;
   declare lane: WaitLane<T> | null;
   /** Position in the deadline timer's heap (own timeoutMs only), or -1. */
   declare heapIndex: number;
-  /** Set when the waiter leaves the queue for good (served, timed out, aborted, rejected). */
-  declare settled: boolean;
   declare onAbort: (() => void) | null;
   /** Stack of the acquire() call, kept only when leak detection is on. */
   declare stack: string | undefined;
@@ -27,25 +28,22 @@ export class Waiter<T> {
   declare deadline: number;
   /** When it was queued, by the shared clock (for the wait histogram only: it may be a little early). */
   declare enqueuedAt: number;
-  declare readonly priority: number;
   declare readonly timeoutMs: number;
   /** Has its own timeoutMs (deadline in the heap) rather than the pool's (deadline in queue order). */
   declare readonly ownTimeout: boolean;
   declare readonly signal: AbortSignal | undefined;
 
-  constructor(priority: number, timeoutMs: number, ownTimeout: boolean, signal: AbortSignal | undefined) {
+  constructor(timeoutMs: number, ownTimeout: boolean, signal: AbortSignal | undefined) {
     this.prev = null;
     this.next = null;
     this.lane = null;
     this.heapIndex = -1;
-    this.settled = false;
     this.onAbort = null;
     this.stack = undefined;
     this.resolve = noop;
     this.reject = noop;
     this.deadline = NaN;
     this.enqueuedAt = 0;
-    this.priority = priority;
     this.timeoutMs = timeoutMs;
     this.ownTimeout = ownTimeout;
     this.signal = signal;
