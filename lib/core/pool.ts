@@ -543,8 +543,8 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     entry.uses++;
     this.lent++;
     this.totals.acquired++;
-    // peek(), not now(): lends don't use up the reading (queued callers' enqueues refresh it), which keeps
-    // tracking within ~5% of the untracked pool on the uncontended path; a hold inside one burst measures 0.
+    // peek(), not now(): a lend doesn't use up the shared reading (queued callers' enqueues refresh it), so
+    // the uncontended path writes no clock state; a hold inside one burst measures 0.
     if (this.trackingUse) entry.useStartedAt = sharedClock.peek();
     if (this.observingLend) this.observeLend(entry, stack);
     return new Lease(this, entry);
