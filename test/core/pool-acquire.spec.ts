@@ -17,6 +17,23 @@ describe('acquire and release', () => {
     expect(pool.metrics()).toMatchObject({ size: 1, active: 0, idle: 1, released: 1 });
   });
 
+  it('a lease is not a thenable: promises fulfil with it, and its `then` stays out of sight', async () => {
+    const { pool } = makePool({ max: 1 });
+    const lease = await pool.acquire();
+    // The hot path relies on Lease.prototype.then being undefined (it ends V8's thenable lookup early).
+    expect(Object.getOwnPropertyDescriptor(Lease.prototype, 'then')).toEqual({
+      value: undefined,
+      writable: false,
+      enumerable: false,
+      configurable: false,
+    });
+    expect(await Promise.resolve(lease)).toBe(lease);
+    expect(Object.keys(lease)).not.toContain('then');
+    expect(JSON.stringify(Object.keys(Object.getPrototypeOf(lease) as object))).toBe('[]');
+    lease.release();
+    expect(lease.released).toBe(true);
+  });
+
   it('counts only the first of release()/destroy(); later calls are no-ops', async () => {
     const { pool, factory } = makePool({ max: 1 });
     const first = await pool.acquire();
