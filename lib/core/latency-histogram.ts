@@ -44,6 +44,13 @@ export class LatencyHistogram {
     this.total++;
   }
 
+  /** Records `count` zeros at once (a caller that counts its zero values instead of recording each). */
+  recordZeros(count: number): void {
+    if (!(count > 0)) return;
+    this.zeros += count;
+    this.total += count;
+  }
+
   record(ms: number): void {
     this.total++;
     this.sum += ms;

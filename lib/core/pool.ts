@@ -128,6 +128,15 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
   private readonly useHistogram = new LatencyHistogram();
   /** Lease hold times are measured (two precise clock reads per lease) only while this is on. */
   private trackingUse: boolean;
+  /**
+   * Holds that measure 0 (lent and returned within one shared clock reading, most of them on a busy pool) are
+   * not recorded one by one but counted when the histogram is read: the measured returns that recorded
+   * nothing. These three give that count: returns measured in earlier tracking periods, `totals.released`
+   * when tracking last turned on, and the returns since then of leases lent before (not measured).
+   */
+  private trackedReturnsBefore = 0;
+  private releasedWhenTrackingOn = 0;
+  private untrackedReturns = 0;
   private readonly totals = {
     created: 0,
     acquired: 0,
@@ -1276,6 +1285,8 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
 
   /** Acquire wait, connection create and (while trackUseTime is on) lease hold time distributions. */
   histograms(): PoolHistograms {
+    // The zero holds not recorded yet (see trackedReturnsBefore).
+    this.useHistogram.recordZeros(this.trackedReturns() - this.useHistogram.count);
     return {
       wait: this.waitHistogram.snapshot(),
       create: this.createHistogram.snapshot(),
@@ -1292,18 +1303,31 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
       throw new PoolConfigError(this.name, 'trackUseTime', `must be true or false (got ${typeof enabled})`);
     }
     if (enabled === this.trackingUse) return;
+    if (enabled) {
+      this.releasedWhenTrackingOn = this.totals.released;
+      this.untrackedReturns = 0;
+    } else {
+      this.trackedReturnsBefore = this.trackedReturns();
+      for (const entry of this.entries) entry.useStartedAt = NaN;
+    }
     this.trackingUse = enabled;
-    if (!enabled) for (const entry of this.entries) entry.useStartedAt = NaN;
   }
 
+  /** Returns whose hold time was measured, zero or not. */
+  private trackedReturns(): number {
+    const current = this.trackingUse
+      ? this.totals.released - this.releasedWhenTrackingOn - this.untrackedReturns
+      : 0;
+    return this.trackedReturnsBefore + current;
+  }
+
+  /** One return while tracking: a hold above 0 is recorded; a zero one only counted later (histograms()). */
   private recordUse(entry: PooledConnection<T>): void {
-    const startedAt = entry.useStartedAt;
-    // NaN: lent before tracking was turned on (turning it off resets every entry). Not reset here: the
-    // next lend overwrites it while tracking is on.
-    if (startedAt !== startedAt) return;
-    const held = sharedClock.peek() - startedAt;
+    const held = sharedClock.peek() - entry.useStartedAt;
     if (held > 0) this.useHistogram.record(held);
-    else this.useHistogram.recordZero();
+    // NaN: lent before tracking was turned on (turning it off resets every entry; the next lend while
+    // tracking overwrites it).
+    else if (held !== 0) this.untrackedReturns++;
   }
 
   private closedError(): PoolClosedError {

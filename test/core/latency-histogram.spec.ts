@@ -30,6 +30,21 @@ describe('LatencyHistogram', () => {
     expect(h.count).toBe(100_100);
   });
 
+  it('records zeros in bulk like one by one, and ignores a count that is not positive', () => {
+    const bulk = new LatencyHistogram();
+    const single = new LatencyHistogram();
+    bulk.recordZeros(5);
+    bulk.recordZeros(0);
+    bulk.recordZeros(-3);
+    bulk.recordZeros(NaN);
+    for (let i = 0; i < 5; i++) single.recordZero();
+    bulk.record(2);
+    single.record(2);
+    expect(bulk.snapshot()).toEqual(single.snapshot());
+    expect(bulk.count).toBe(6);
+    expect(bulk.quantile(0.8)).toBe(0);
+  });
+
   it('snapshots into fixed bounds with per-bucket counts that add up and a sum', () => {
     const h = new LatencyHistogram();
     h.recordZero();

@@ -197,6 +197,31 @@ describe('pool.histograms()', () => {
     expect(use.sumMs).toBe(0);
   });
 
+  it('counts zero holds exactly, however often it is read and however often tracking is switched', async () => {
+    const { pool } = makePool({ max: 2 });
+    const lentBefore = await pool.acquire(); // out when tracking starts: never measured
+    pool.trackUseTime(true);
+    for (let i = 0; i < 10; i++) (await pool.acquire()).release(); // zero holds, counted, not recorded
+    expect(pool.histograms().use.count).toBe(10);
+    expect(pool.histograms().use.count).toBe(10); // reading again adds nothing
+    lentBefore.release();
+    expect(pool.histograms().use.count).toBe(10);
+
+    pool.trackUseTime(false);
+    for (let i = 0; i < 3; i++) (await pool.acquire()).release(); // off: not counted
+    pool.trackUseTime(true);
+    for (let i = 0; i < 4; i++) (await pool.acquire()).release();
+    const held = await pool.acquire();
+    await delay(5);
+    held.release(); // one hold above 0: recorded with its value
+
+    const use = pool.histograms().use;
+    expect(use.count).toBe(15);
+    expect(use.counts[0]).toBe(14); // the zeros, in the lowest bucket
+    expect(use.sumMs).toBeGreaterThanOrEqual(4);
+    expect(use.counts.reduce((a, b) => a + b, 0)).toBe(15);
+  });
+
   it('takes trackUseTime as an option (validated) and listed with the engine options', async () => {
     expect(POOL_DEFAULTS.trackUseTime).toBe(false);
     expect(POOL_ENGINE_OPTION_KEYS).toContain('trackUseTime');
