@@ -17,9 +17,11 @@ export type ConnectionState =
 
 export class PooledConnection<T> {
   state: ConnectionState = 'idle';
-  /** Incremented on every lend; a lease whose id no longer matches is stale (double release, forced close). */
+  /**
+   * Incremented on every lend (and once more when destroyed): a lease whose id no longer matches is stale
+   * (double release, forced close). While the connection lives, it is also its number of uses.
+   */
   borrowId = 0;
-  uses = 0;
   /** Coarse-clock time of the last return (or creation, or successful validation). */
   lastUsedAt: number;
   /** Coarse-clock time it last became available (a keepalive check does not restart it); for connections(). */
@@ -35,6 +37,11 @@ export class PooledConnection<T> {
   leakReported = false;
   /** Reported broken (Pool.evict) while lent or busy: destroyed instead of made available again. */
   evicted = false;
+
+  /** How many times it was lent. */
+  get uses(): number {
+    return this.borrowId;
+  }
 
   constructor(
     readonly connection: T,

@@ -142,6 +142,8 @@ describe('close', () => {
     lent.release(); // late release of a revoked lease: no-op, no double destroy
     await tick();
     expect(factory.destroyedIds).toEqual([1]);
+    // The revoked lease still counts as acquired, never as released.
+    expect(pool.metrics()).toMatchObject({ acquired: 1, released: 0, active: 0 });
   });
 
   it('is idempotent and closes connections being validated or reset', async () => {
