@@ -122,7 +122,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
   /** Callbacks waiting for "nothing lent or returning" (drain/close); null when nobody waits. */
   private drainWatchers: (() => void)[] | null = null;
   private nextConnectionId = 1;
-  /** Leases taken back by close() (their connection destroyed while lent): never released. */
+  /** Leases revoked by close() (their connection destroyed while still lent): never released. */
   private revokedLeases = 0;
 
   private readonly waitHistogram = new LatencyHistogram();
@@ -480,6 +480,10 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
   returnLease(lease: Lease<T>, destroy: boolean, reason: unknown): void {
     const entry = lease.entry;
     if (entry.borrowId !== lease.borrowId || entry.state !== 'lent') return; // revoked by close()
+    // No longer 'lent' from here, so that retiring it below (destroy, evicted, used up, too old) does not
+    // count the lease back a second time: only a connection destroyed while lent (close() revoking its
+    // lease) is counted back in destroyEntry.
+    entry.state = 'returning';
     this.lent--;
     this.totals.released++;
     if (this.trackingUse) this.recordUse(entry);
@@ -1352,11 +1356,15 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
 
   /** One return while tracking: a hold above 0 is recorded; a zero one only counted later (histograms()). */
   private recordUse(entry: PooledConnection<T>): void {
-    const held = sharedClock.peek() - entry.useStartedAt;
-    if (held > 0) this.useHistogram.record(held);
+    const startedAt = entry.useStartedAt;
     // NaN: lent before tracking was turned on (turning it off resets every entry; the next lend while
-    // tracking overwrites it).
-    else if (held !== 0) this.untrackedReturns++;
+    // tracking overwrites it). Checked before the clock, which it must not refresh.
+    if (startedAt !== startedAt) {
+      this.untrackedReturns++;
+      return;
+    }
+    const held = sharedClock.peek() - startedAt;
+    if (held > 0) this.useHistogram.record(held);
   }
 
   private closedError(): PoolClosedError {

@@ -10,7 +10,7 @@ export type ConnectionState =
   | 'lent'
   /** Being checked (borrow validation or keepalive); neither idle nor lent. */
   | 'validating'
-  /** Returned and being reset / tested before it can be lent again. */
+  /** Returned: being put back, or reset / tested before it can be lent again. */
   | 'returning'
   /** Gone: factory.destroy was called (exactly once). */
   | 'destroyed';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { PoolClosedError, PoolUnavailableError, type PoolState } from '../../lib/core/index.js';
-import { delay, FakeFactory, tick, waitFor } from '../support/fake-factory.js';
+import { PoolClosedError, PoolUnavailableError, type Lease, type PoolState } from '../../lib/core/index.js';
+import { delay, FakeFactory, tick, waitFor, type FakeConnection } from '../support/fake-factory.js';
 import { usePoolHarness } from '../support/pool-harness.js';
 
 const makePool = usePoolHarness('db');
@@ -108,6 +108,22 @@ describe('pause / resume / drain', () => {
     const a = await pool.acquire();
     await expect(pool.drain({ timeoutMs: 30 })).resolves.toEqual({ drained: false, active: 1 });
     a.release();
+  });
+
+  // A lease that ends by retiring its connection at once (destroy(), evicted, maxUses, lifetime, a throwing
+  // reset) is counted back exactly once: drain and close still see every other lease that is out.
+  it.each([
+    ['destroy()', {}, (lease: Lease<FakeConnection>) => lease.destroy(new Error('broken'))],
+    ['maxUses', { maxUses: 1 }, (lease: Lease<FakeConnection>) => lease.release()],
+  ] as const)('still waits for the leases out after one ended by %s', async (_, options, end) => {
+    const { pool } = makePool({ max: 2, ...options });
+    end(await pool.acquire());
+    const out = await pool.acquire();
+    expect(pool.metrics()).toMatchObject({ acquired: 2, released: 1 });
+    await expect(pool.drain({ timeoutMs: 30 })).resolves.toEqual({ drained: false, active: 1 });
+    out.release();
+    await expect(pool.drain({ timeoutMs: 30 })).resolves.toEqual({ drained: true, active: 0 });
+    expect(pool.metrics()).toMatchObject({ acquired: 2, released: 2 });
   });
 });
 

@@ -58,6 +58,7 @@ async function runStress(seed: number, operations: number): Promise<void> {
   const lentNow = new Set<number>();
   let maxSeenSize = 0;
   let violations = 0;
+  let countViolations = 0;
   let timeouts = 0;
   const checkSize = () => {
     const m = pool.metrics();
@@ -91,6 +92,11 @@ async function runStress(seed: number, operations: number): Promise<void> {
       if (lentNow.has(id)) throw new Error(`connection ${id} lent twice at once`);
       if (lease.connection.destroyed) throw new Error(`destroyed connection ${id} was lent`);
       lentNow.add(id);
+      // Leases out by the pool's count (acquired - released: nothing is revoked before close) cover every
+      // lease a worker holds, and never exceed max.
+      const counts = pool.metrics();
+      const out = counts.acquired - counts.released;
+      if (out < lentNow.size || out > max) countViolations++;
       const hold = random();
       if (hold < 0.5) await Promise.resolve();
       else await delay(Math.floor(hold * 4));
@@ -110,12 +116,16 @@ async function runStress(seed: number, operations: number): Promise<void> {
   await waitFor(() => pool.metrics().active === 0 && pool.metrics().waiting === 0, 'pool to settle', 3000);
   const m = pool.metrics();
   expect(violations).toBe(0);
+  expect(countViolations).toBe(0);
   expect(maxSeenSize).toBeLessThanOrEqual(max);
   expect(m.acquired).toBe(m.released);
   expect(m.timeouts).toBe(timeouts);
   expect(m.created - m.destroyed.total).toBe(m.size);
   expect(m.size).toBe(m.idle);
   expect(factory.live.length).toBe(m.size + 0); // every live fake is known to the pool (none lost)
+  // The pool's own count of leases out is back to 0: each lease was counted back exactly once, however it
+  // ended (released, destroyed, its connection retired on return).
+  await expect(pool.drain({ timeoutMs: 0 })).resolves.toEqual({ drained: true, active: 0 });
 
   await pool.close();
   await waitFor(() => factory.live.length === 0, 'all destroyed', 2000);
