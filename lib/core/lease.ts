@@ -59,6 +59,7 @@ export class Lease<T> implements AsyncDisposable {
  * Not a thenable, said early. Resolving a promise with an object makes V8 look up its `then`; for a Lease
  * that lookup walks past Lease.prototype to Object.prototype and misses, on every acquire. A `then` of
  * undefined here ends the lookup one step in, with the same answer (not callable: the promise fulfils with
- * the lease). Measured on Node 20: ~7% of a contended acquire + release, ~20% of an uncontended one.
+ * the lease). The lookup was 7-10% of profile samples; paired A/Bs on Node 20 measured ~+10% uncontended and
+ * ~+2% contended throughput without it.
  */
 Object.defineProperty(Lease.prototype, 'then', { value: undefined });
