@@ -1268,6 +1268,8 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     const size = this.entries.size;
     const idle = this.idle.length;
     const destroyed = this.destroyedBy;
+    const totals = this.totals;
+    // Listed one by one (not spread) so the keys come in PoolMetrics' order: created, destroyed, acquired, ...
     return {
       name: this.name,
       state: this.currentState,
@@ -1279,8 +1281,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
       waiting: this.waiters.size,
       min: this.options.min,
       max: this.options.max,
-      ...this.totals,
-      acquired: this.totals.released + this.lent + this.revokedLeases,
+      created: totals.created,
       destroyed: {
         ...destroyed,
         total:
@@ -1291,6 +1292,12 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
           destroyed.maxUses +
           destroyed.close,
       },
+      acquired: totals.released + this.lent + this.revokedLeases,
+      released: totals.released,
+      timeouts: totals.timeouts,
+      createErrors: totals.createErrors,
+      validationFailures: totals.validationFailures,
+      leaks: totals.leaks,
       acquireWaitMs: this.waitHistogram.summary(),
       ...(this.sizer === null ? {} : { targetSize: this.sizer.target }),
     };
