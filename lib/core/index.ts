@@ -22,6 +22,7 @@ export {
   POOL_PRESETS,
   POOL_PRESET_NAMES,
   DEFAULT_POOL_NAME,
+  MAX_TIMER_MS,
   resolvePoolOptions,
   OptionReader,
   isPlainObject,

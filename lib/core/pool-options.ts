@@ -168,6 +168,13 @@ export interface ResolvedDynamicSizing {
 
 export const DEFAULT_POOL_NAME = 'default';
 
+/**
+ * The longest delay a Node timer takes: 2^31 - 1 ms, about 24.8 days. Node fires a longer one after 1 ms
+ * (with a TimeoutOverflowWarning), so a longer timeout would expire at once and a longer idle period would
+ * wake housekeeping every millisecond: durations above it are rejected.
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 export const POOL_DEFAULTS = Object.freeze({
   min: 0,
   max: 10,
@@ -329,14 +336,16 @@ export class OptionReader {
         `must be ${rule.exclusiveMin ? 'greater than' : 'at least'} ${rule.min} (got ${value})`,
       );
     }
-    if (rule.max !== undefined && value > rule.max)
-      this.fail(field, `must be at most ${rule.max} (got ${value})`);
+    if (rule.max !== undefined && value > rule.max) {
+      const unit = rule.max === MAX_TIMER_MS ? ' ms, the longest a Node timer can wait' : '';
+      this.fail(field, `must be at most ${rule.max}${unit} (got ${value})`);
+    }
     return value;
   }
 
   /** A duration where 0 (or Infinity) means "off"; returns Infinity for off. */
   optionalDuration(field: string, fallback: number): number {
-    const value = this.number(field, fallback, { min: 0, allowInfinity: true });
+    const value = this.number(field, fallback, { min: 0, max: MAX_TIMER_MS, allowInfinity: true });
     return value === 0 ? Infinity : value;
   }
 
@@ -450,14 +459,14 @@ export function resolvePoolOptions(
   }
   if (min > max) read.fail('min', `must not be greater than max (min ${min}, max ${max})`);
 
+  // Every duration that arms a timer: above 0, at most what a Node timer can wait.
+  const timerDelay = { min: 0, exclusiveMin: true, max: MAX_TIMER_MS } as const;
   const retry = read.nested('createRetry');
   const createRetry: ResolvedCreateRetry = {
     initialDelayMs:
-      retry?.number('initialDelayMs', d.createRetry.initialDelayMs, { min: 0, exclusiveMin: true }) ??
+      retry?.number('initialDelayMs', d.createRetry.initialDelayMs, timerDelay) ??
       d.createRetry.initialDelayMs,
-    maxDelayMs:
-      retry?.number('maxDelayMs', d.createRetry.maxDelayMs, { min: 0, exclusiveMin: true }) ??
-      d.createRetry.maxDelayMs,
+    maxDelayMs: retry?.number('maxDelayMs', d.createRetry.maxDelayMs, timerDelay) ?? d.createRetry.maxDelayMs,
     factor: retry?.number('factor', d.createRetry.factor, { min: 1 }) ?? d.createRetry.factor,
     jitter: retry?.number('jitter', d.createRetry.jitter, { min: 0, max: 1 }) ?? d.createRetry.jitter,
   };
@@ -480,7 +489,7 @@ export function resolvePoolOptions(
         breaker?.number('failureThreshold', d.circuitBreaker.failureThreshold, { min: 1, integer: true }) ??
         d.circuitBreaker.failureThreshold,
       resetTimeoutMs:
-        breaker?.number('resetTimeoutMs', d.circuitBreaker.resetTimeoutMs, { min: 0, exclusiveMin: true }) ??
+        breaker?.number('resetTimeoutMs', d.circuitBreaker.resetTimeoutMs, timerDelay) ??
         d.circuitBreaker.resetTimeoutMs,
     };
   }
@@ -495,16 +504,15 @@ export function resolvePoolOptions(
   }
 
   const maxUses = read.number('maxUses', d.maxUses, { min: 0, integer: true, allowInfinity: true });
-  const positive = { min: 0, exclusiveMin: true } as const;
 
   return {
     name,
     factory: factory as PoolFactory<unknown>,
     min,
     max,
-    acquireTimeoutMs: read.number('acquireTimeoutMs', d.acquireTimeoutMs, positive),
-    createTimeoutMs: read.number('createTimeoutMs', d.createTimeoutMs, positive),
-    destroyTimeoutMs: read.number('destroyTimeoutMs', d.destroyTimeoutMs, positive),
+    acquireTimeoutMs: read.number('acquireTimeoutMs', d.acquireTimeoutMs, timerDelay),
+    createTimeoutMs: read.number('createTimeoutMs', d.createTimeoutMs, timerDelay),
+    destroyTimeoutMs: read.number('destroyTimeoutMs', d.destroyTimeoutMs, timerDelay),
     idleTimeoutMs: read.optionalDuration('idleTimeoutMs', d.idleTimeoutMs),
     maxLifetimeMs: read.optionalDuration('maxLifetimeMs', d.maxLifetimeMs),
     maxLifetimeJitter: read.number('maxLifetimeJitter', d.maxLifetimeJitter, { min: 0, max: 0.5 }),
@@ -512,7 +520,7 @@ export function resolvePoolOptions(
     validateOnBorrow,
     validationBypassMs: read.number('validationBypassMs', d.validationBypassMs, { min: 0 }),
     testOnReturn,
-    validationTimeoutMs: read.number('validationTimeoutMs', d.validationTimeoutMs, positive),
+    validationTimeoutMs: read.number('validationTimeoutMs', d.validationTimeoutMs, timerDelay),
     order: read.oneOf('order', d.order, ['fifo', 'lifo']),
     maxWaiting: read.number('maxWaiting', d.maxWaiting, { min: 0, integer: true, allowInfinity: true }),
     maxUses: maxUses === 0 ? Infinity : maxUses,
@@ -524,7 +532,7 @@ export function resolvePoolOptions(
     createRetry,
     circuitBreaker,
     startup: read.oneOf('startup', d.startup, ['fail-fast', 'lazy']),
-    startupTimeoutMs: read.number('startupTimeoutMs', d.startupTimeoutMs, positive),
+    startupTimeoutMs: read.number('startupTimeoutMs', d.startupTimeoutMs, timerDelay),
     trackUseTime: read.boolean('trackUseTime', d.trackUseTime),
     preset,
     dynamicSizing: readDynamicSizing(read),
@@ -559,7 +567,7 @@ function readDynamicSizing(read: OptionReader): ResolvedDynamicSizing | false {
   const nested = read.nested('dynamicSizing')!;
   nested.rejectUnknown(['sampleIntervalMs', 'shrinkAfterWindows']);
   return {
-    sampleIntervalMs: nested.number('sampleIntervalMs', d.sampleIntervalMs, { min: 1 }),
+    sampleIntervalMs: nested.number('sampleIntervalMs', d.sampleIntervalMs, { min: 1, max: MAX_TIMER_MS }),
     shrinkAfterWindows: nested.number('shrinkAfterWindows', d.shrinkAfterWindows, { min: 1, integer: true }),
   };
 }

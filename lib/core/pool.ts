@@ -26,6 +26,7 @@ import {
 import { PoolEventEmitter, toError, type DestroyReason } from './pool-events.js';
 import type { PoolCircuitState, PoolHistograms, PoolMetrics, PoolState } from './pool-metrics.js';
 import {
+  MAX_TIMER_MS,
   resolvePoolOptions,
   type PoolFactory,
   type PoolOptions,
@@ -376,8 +377,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
       await Promise.race([
         Promise.all(this.inFlight),
         new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, left);
-          timer.unref();
+          timer = timerUnlessInfinite(resolve, left);
         }),
       ]);
       clearTimeout(timer);
@@ -727,12 +727,12 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     const { timeoutMs, priority, signal } = options;
     if (
       timeoutMs !== undefined &&
-      !(typeof timeoutMs === 'number' && timeoutMs > 0 && timeoutMs < Infinity)
+      !(typeof timeoutMs === 'number' && timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS)
     ) {
       return new PoolConfigError(
         this.name,
         'timeoutMs',
-        `must be a positive finite number (got ${String(timeoutMs)})`,
+        `must be a positive number of ms, at most ${MAX_TIMER_MS} (got ${String(timeoutMs)})`,
       );
     }
     if (priority !== undefined && !(typeof priority === 'number' && Number.isFinite(priority))) {
@@ -1221,12 +1221,11 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
   private waitUntilNothingLent(timeoutMs: number): Promise<boolean> {
     if (!this.hasOutstanding()) return Promise.resolve(true);
     return new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => {
+      const timer = timerUnlessInfinite(() => {
         this.drainWatchers = this.drainWatchers?.filter((w) => w !== watcher) ?? null;
         if (this.drainWatchers?.length === 0) this.drainWatchers = null;
         resolve(false);
       }, timeoutMs);
-      timer.unref();
       const watcher = (): void => {
         clearTimeout(timer);
         resolve(true);
@@ -1458,12 +1457,31 @@ function captureStack(): string {
   return `Lease acquired at:${holder.stack?.slice(holder.stack.indexOf('\n')) ?? ''}`;
 }
 
+/** drain() / close() timeoutMs: 0 up to what a timer can wait, or Infinity (no limit, no timer). */
 function checkDuration(poolName: string, field: string, value: number | undefined): number | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !(value >= 0)) {
-    throw new PoolConfigError(poolName, field, `must be a non-negative number (got ${String(value)})`);
+  if (typeof value !== 'number' || !(value >= 0) || (value > MAX_TIMER_MS && value !== Infinity)) {
+    throw new PoolConfigError(
+      poolName,
+      field,
+      `must be a non-negative number of ms, at most ${MAX_TIMER_MS}, or Infinity (got ${String(value)})`,
+    );
   }
   return value;
+}
+
+/**
+ * An unref'd timer, or none for Infinity. A Node timer fires a delay above MAX_TIMER_MS after 1 ms, so a
+ * finite one beyond it (a sum of two timeouts) is cut to it: the callers wait in a loop or report the wait.
+ */
+function timerUnlessInfinite(
+  callback: () => void,
+  delayMs: number,
+): ReturnType<typeof setTimeout> | undefined {
+  if (delayMs === Infinity) return undefined;
+  const timer = setTimeout(callback, Math.min(delayMs, MAX_TIMER_MS));
+  timer.unref();
+  return timer;
 }
 
 function noop(): void {}

@@ -103,6 +103,18 @@ describe('pause / resume / drain', () => {
     expect(pool.metrics()).toMatchObject({ state: 'draining', idle: 1 });
   });
 
+  it('drain with timeoutMs Infinity waits for the last lease, however long', async () => {
+    const { pool } = makePool({ max: 1 });
+    const lease = await pool.acquire();
+    let result: unknown;
+    void pool.drain({ timeoutMs: Infinity }).then((r) => (result = r));
+    await delay(50); // a timer armed with Infinity would have fired after 1 ms
+    expect(result).toBeUndefined();
+    lease.release();
+    await tick();
+    expect(result).toEqual({ drained: true, active: 0 });
+  });
+
   it('drain gives up after its timeout and says how many are still out', async () => {
     const { pool } = makePool({ max: 2 });
     const a = await pool.acquire();

@@ -1,5 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
-import { Pool, PoolConfigError, PoolError, POOL_DEFAULTS, type PoolOptions } from '../../lib/core/index.js';
+import {
+  MAX_TIMER_MS,
+  Pool,
+  PoolConfigError,
+  PoolError,
+  POOL_DEFAULTS,
+  type PoolOptions,
+} from '../../lib/core/index.js';
 import { FakeFactory, type FakeConnection } from '../support/fake-factory.js';
 
 function configError(options: unknown): PoolConfigError {
@@ -78,6 +85,19 @@ describe('Pool options', () => {
     [{ validateOnBorrow: true }, 'validateOnBorrow', 'needs factory.validate'],
     [{ keepaliveMs: 1000 }, 'keepaliveMs', 'needs factory.validate'],
     [{ maxWaiting: -1 }, 'maxWaiting', 'at least 0'],
+    // Node fires a timer longer than 2^31 - 1 ms after 1 ms: such a timeout would expire at once.
+    [
+      { createTimeoutMs: 2 ** 31 },
+      'createTimeoutMs',
+      'at most 2147483647 ms, the longest a Node timer can wait',
+    ],
+    [{ acquireTimeoutMs: 1e10 }, 'acquireTimeoutMs', 'at most 2147483647 ms'],
+    [{ idleTimeoutMs: 2 ** 31 }, 'idleTimeoutMs', 'at most 2147483647 ms'],
+    [
+      { circuitBreaker: { resetTimeoutMs: 2 ** 32 } },
+      'circuitBreaker.resetTimeoutMs',
+      'at most 2147483647 ms',
+    ],
   ])('rejects %j as field %s', (extra, field, reason) => {
     const error = configError({ name: 'p', factory, ...extra });
     expect(error.field).toBe(field);
@@ -122,12 +142,21 @@ describe('Pool options', () => {
     expect(pool.metrics().circuit).toBe('closed');
   });
 
+  it('accepts the longest timer delay, and Infinity where a duration can be off', () => {
+    const pool = new Pool({ factory, acquireTimeoutMs: MAX_TIMER_MS, idleTimeoutMs: Infinity });
+    expect(pool.options.acquireTimeoutMs).toBe(2_147_483_647);
+    expect(pool.options.idleTimeoutMs).toBe(Infinity);
+  });
+
   it('rejects bad per-call acquire options with a typed error', async () => {
     const pool = new Pool({ name: 'p', factory });
     await expect(pool.acquire({ timeoutMs: -5 })).rejects.toMatchObject({
       name: 'PoolConfigError',
       field: 'timeoutMs',
     });
+    await expect(pool.acquire({ timeoutMs: 2 ** 31 })).rejects.toMatchObject({ field: 'timeoutMs' });
+    await expect(pool.drain({ timeoutMs: 2 ** 31 })).rejects.toMatchObject({ field: 'drain.timeoutMs' });
+    await expect(pool.close({ timeoutMs: -1 })).rejects.toMatchObject({ field: 'close.timeoutMs' });
     await expect(pool.acquire({ priority: Number.NaN })).rejects.toMatchObject({ field: 'priority' });
     await pool.close();
   });
