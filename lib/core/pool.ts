@@ -361,6 +361,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     await this.waitUntilNothingLent(timeoutMs);
     // Whatever is still out (lent past the timeout, or being validated) is destroyed now; its lease is revoked.
     for (const entry of [...this.entries]) this.destroyEntry(entry, 'close');
+    this.notifyIfNothingLent(); // a drain() still waiting sees the revoked leases gone
 
     const remaining = Math.max(0, timeoutMs - (preciseNow() - startedAt));
     await this.settleInFlight(remaining + this.options.destroyTimeoutMs);

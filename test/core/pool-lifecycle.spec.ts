@@ -115,6 +115,17 @@ describe('pause / resume / drain', () => {
     expect(result).toEqual({ drained: true, active: 0 });
   });
 
+  it('a drain still waiting when close() revokes the leases resolves then, not at its own timeout', async () => {
+    const { pool } = makePool({ max: 1 });
+    const lease = await pool.acquire();
+    const startedAt = performance.now();
+    const draining = pool.drain({ timeoutMs: 3000 });
+    await pool.close({ timeoutMs: 30 });
+    await expect(draining).resolves.toEqual({ drained: true, active: 0 });
+    expect(performance.now() - startedAt).toBeLessThan(1000);
+    expect(lease.connection.destroyed).toBe(true);
+  });
+
   it('drain gives up after its timeout and says how many are still out', async () => {
     const { pool } = makePool({ max: 2 });
     const a = await pool.acquire();
