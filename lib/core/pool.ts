@@ -634,7 +634,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
    */
   private makeAvailable(entry: PooledConnection<T>, validated: boolean): void {
     // Nobody waiting for it (the common case below saturation): straight back on the idle list.
-    if (!entry.evicted && (this.waiters.size <= this.validatingForBorrow || !this.lending)) {
+    if (!entry.evicted && (this.waiters.size === 0 || !this.lending)) {
       entry.state = 'idle';
       this.idle.push(entry);
       return;
@@ -642,14 +642,22 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     this.handOff(entry, validated);
   }
 
-  /** makeAvailable() for an evicted connection (destroyed) or one a waiter is ready for (validated or served). */
+  /**
+   * makeAvailable() for an evicted connection (destroyed) or with callers waiting. One ready to lend goes
+   * to the head waiter even if a borrow validation runs on that caller's behalf: the validated connection
+   * then goes idle, and the caller is not kept waiting on a slow check beside a good connection. One that
+   * must be validated first (zero bypass window) is checked only for callers no validation covers yet.
+   */
   private handOff(entry: PooledConnection<T>, validated: boolean): void {
     if (entry.evicted) {
       this.retire(entry, 'error');
-    } else if (!validated && this.validateOnBorrow && this.bypassMs === 0) {
+    } else if (validated || !this.validateOnBorrow || this.bypassMs !== 0) {
+      this.serve(this.waiters.shift()!, entry);
+    } else if (this.waiters.size > this.validatingForBorrow) {
       this.startBorrowValidation(entry);
     } else {
-      this.serve(this.waiters.shift()!, entry);
+      entry.state = 'idle';
+      this.idle.push(entry);
     }
   }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { type PoolLeakInfo } from '../../lib/core/index.js';
-import { delay, FakeFactory, tick, waitFor } from '../support/fake-factory.js';
+import { type Lease, type PoolLeakInfo } from '../../lib/core/index.js';
+import { delay, FakeFactory, tick, waitFor, type FakeConnection } from '../support/fake-factory.js';
 import { usePoolHarness } from '../support/pool-harness.js';
 
 const makePool = usePoolHarness('db');
@@ -239,5 +239,29 @@ describe('maintenance', () => {
     (await pool.acquire()).release();
     (await pool.acquire()).release();
     expect(factory.validations).toBe(2);
+  });
+  it('hands a returned connection to a caller whose borrow validation is slow, instead of idling it', async () => {
+    const factory = new FakeFactory({ withValidate: true });
+    const check = factory.validate!;
+    let slowChecks = 1;
+    factory.validate = async (connection, signal) => {
+      if (slowChecks-- > 0) await delay(400, signal);
+      return check.call(factory, connection, signal);
+    };
+    const { pool } = makePool({ min: 2, max: 2, validationBypassMs: 20, validationTimeoutMs: 1000 }, factory);
+    await pool.start();
+    const held = await pool.acquire(); // fresh: inside the bypass window, lent as is
+    await delay(40); // the other idle connection is now due for a check
+    const startedAt = performance.now();
+    const waiting = pool.acquire({ timeoutMs: 200 }); // starts that (slow) check and waits for it
+    await tick();
+    expect(pool.connections().map((c) => c.state)).toContain('validating');
+    held.release(); // a good connection comes back while the check runs
+    const lease = await waiting;
+    expect(lease.connection).toBe(held.connection);
+    expect(performance.now() - startedAt).toBeLessThan(150);
+    lease.release();
+    // The checked connection goes idle when its check ends: nothing is lost.
+    await waitFor(() => pool.metrics().idle === 2, 'validated connection back on the idle list');
   });
 });
