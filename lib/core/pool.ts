@@ -1135,7 +1135,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
 
   private nextHousekeepingFor(entry: PooledConnection<T>): number {
     const { idleTimeoutMs, keepaliveMs } = this.options;
-    return Math.min(entry.expiresAt, entry.lastUsedAt + Math.min(idleTimeoutMs, keepaliveMs));
+    return Math.min(entry.expiresAt, entry.idleSince + idleTimeoutMs, entry.lastUsedAt + keepaliveMs);
   }
 
   private scheduleHousekeeping(at: number): void {
@@ -1158,23 +1158,25 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
 
     // Oldest-returned first, so idle eviction takes the longest-unused connections.
     for (const entry of [...this.idle]) {
+      // A listener of an event below ('destroy') may have borrowed or destroyed one meanwhile.
+      if (entry.state !== 'idle') continue;
       if (entry.expiresAt <= now) {
         this.destroyEntry(entry, 'lifetime');
         evictable--;
         continue;
       }
       next = Math.min(next, entry.expiresAt);
-      const idleFor = now - entry.lastUsedAt;
+      // Idle eviction counts from the return (idleSince): a keepalive check is not a use.
       if (idleTimeoutMs !== Infinity && evictable > 0) {
-        if (idleFor >= idleTimeoutMs) {
+        if (now - entry.idleSince >= idleTimeoutMs) {
           this.destroyEntry(entry, 'idle');
           evictable--;
           continue;
         }
-        next = Math.min(next, entry.lastUsedAt + idleTimeoutMs);
+        next = Math.min(next, entry.idleSince + idleTimeoutMs);
       }
       if (keepaliveMs !== Infinity) {
-        if (idleFor >= keepaliveMs) {
+        if (now - entry.lastUsedAt >= keepaliveMs) {
           const index = this.idle.indexOf(entry);
           if (index !== -1) this.idle.splice(index, 1);
           this.startKeepalive(entry);
@@ -1187,8 +1189,12 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     const busy = this.entries.size - this.idle.length;
     if (busy > 0) {
       // Lent connections become idle when returned (their lifetime is checked then); look at them again
-      // one idle period from now at the latest.
+      // one idle period from now at the latest, and when the first of them expires (one returned before
+      // then would otherwise sit idle past its lifetime, with no idle timeout to wake housekeeping).
       next = Math.min(next, now + Math.min(idleTimeoutMs, keepaliveMs));
+      for (const entry of this.entries) {
+        if (entry.state !== 'idle' && entry.expiresAt > now) next = Math.min(next, entry.expiresAt);
+      }
       if (this.leakDetectionMs !== Infinity) next = Math.min(next, this.checkLeaks(now));
     }
 

@@ -264,4 +264,45 @@ describe('maintenance', () => {
     // The checked connection goes idle when its check ends: nothing is lost.
     await waitFor(() => pool.metrics().idle === 2, 'validated connection back on the idle list');
   });
+
+  it('closes idle connections above min after idleTimeoutMs even while keepalive checks them', async () => {
+    const factory = new FakeFactory({ withValidate: true });
+    const { pool } = makePool({ min: 0, max: 2, idleTimeoutMs: 200, keepaliveMs: 50 }, factory);
+    (await pool.acquire()).release();
+    await waitFor(() => factory.validations >= 2, 'keepalive checks');
+    await waitFor(() => pool.metrics().size === 0, 'idle eviction despite keepalive', 1000);
+    expect(pool.metrics().destroyed.idle).toBe(1);
+  });
+
+  it('retires a connection returned before its lifetime ends when it expires idle, with no idle timeout', async () => {
+    const { pool } = makePool({ min: 0, max: 2, idleTimeoutMs: 0, maxLifetimeMs: 200, maxLifetimeJitter: 0 });
+    const first = await pool.acquire();
+    await delay(100);
+    const second = await pool.acquire(); // expires about 100 ms after the first
+    await delay(120); // housekeeping for the first's lifetime ran with both lent
+    second.release(); // idle, with about 80 ms of lifetime left
+    first.release(); // expired: retired on return
+    await waitFor(() => pool.metrics().size === 0, 'second retired at its lifetime', 1000);
+    expect(pool.metrics().destroyed.lifetime).toBe(2);
+    const next = await pool.acquire();
+    expect(next.connection).not.toBe(second.connection);
+    next.release();
+  });
+
+  it('never destroys a connection a destroy listener borrowed while housekeeping walks the idle list', async () => {
+    const { pool } = makePool({ min: 0, max: 3, idleTimeoutMs: 60 });
+    const leases = await Promise.all([pool.acquire(), pool.acquire(), pool.acquire()]);
+    for (const lease of leases) lease.release();
+    let borrowed: Promise<Lease<FakeConnection>> | undefined;
+    pool.on('destroy', () => {
+      borrowed ??= pool.acquire(); // served at once from the idle list housekeeping is walking
+    });
+    await waitFor(() => borrowed !== undefined, 'first idle eviction', 1000);
+    const lease = await borrowed!;
+    await delay(100);
+    expect(lease.connection.destroyed).toBe(false);
+    expect(pool.metrics()).toMatchObject({ active: 1, size: 1 });
+    lease.release();
+    expect(pool.metrics()).toMatchObject({ active: 0, released: 4 });
+  });
 });
