@@ -12,6 +12,8 @@ export class CircuitBreaker {
   private consecutiveFailures = 0;
   private probeInFlight = false;
   private resetTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Set when its pool closes: from then on it arms no timer and reports no change. */
+  private disposed = false;
 
   constructor(
     private readonly options: ResolvedCircuitBreaker,
@@ -55,12 +57,18 @@ export class CircuitBreaker {
   }
 
   dispose(): void {
+    this.disposed = true;
+    this.clearResetTimer();
+  }
+
+  private clearResetTimer(): void {
     if (this.resetTimer !== null) clearTimeout(this.resetTimer);
     this.resetTimer = null;
   }
 
   private open(): void {
-    this.dispose();
+    if (this.disposed) return;
+    this.clearResetTimer();
     this.resetTimer = setTimeout(() => {
       this.resetTimer = null;
       this.transition('half-open');
@@ -70,6 +78,7 @@ export class CircuitBreaker {
   }
 
   private transition(next: PoolCircuitState): void {
+    if (this.disposed) return;
     const previous = this.current;
     this.current = next;
     this.onChange(next, previous);

@@ -916,8 +916,12 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     this.nextCreateAt =
       preciseNow() + createBackoffDelay(this.options.createRetry, this.consecutiveCreateFailures);
     this.emit('error', error, { phase: 'create' });
+    if ((this.currentState as PoolState) === 'closed') return; // an 'error' listener closed the pool
     this.breaker?.onFailure();
     this.fill();
+    // The circuit may have opened while another attempt was in flight; with this one gone too, nothing can
+    // serve the waiters any more: fail them now, not when the next probe fails.
+    this.failWaitersIfUnservable();
   }
 
   /** A connection that arrived after its attempt was abandoned (timeout/close): counted, then destroyed. */

@@ -118,6 +118,44 @@ describe('connection creation', () => {
     expect(pool.metrics().circuit).toBe('open');
   });
 
+  it('fails queued callers at once when the circuit opened while another attempt was still in flight', async () => {
+    const factory = new FakeFactory({ createDelayMs: 20 });
+    factory.failing = true;
+    const { pool } = makePool(
+      {
+        max: 2,
+        maxConcurrentCreates: 2,
+        acquireTimeoutMs: 3000,
+        circuitBreaker: { failureThreshold: 1, resetTimeoutMs: 2500 },
+      },
+      factory,
+    );
+    const startedAt = performance.now();
+    // Two attempts start together; the first failure opens the circuit, the second leaves nothing to wait for.
+    const outcomes = await Promise.allSettled([pool.acquire(), pool.acquire()]);
+    for (const outcome of outcomes) {
+      expect(outcome.status).toBe('rejected');
+      expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(PoolUnavailableError);
+    }
+    expect(performance.now() - startedAt).toBeLessThan(1000); // not at the half-open probe, 2.5 s on
+  });
+
+  it('arms no breaker timer and reports no circuit change once an error listener closed the pool', async () => {
+    const factory = new FakeFactory();
+    factory.failing = true;
+    const { pool } = makePool(
+      { max: 1, circuitBreaker: { failureThreshold: 1, resetTimeoutMs: 50 } },
+      factory,
+    );
+    const changes: PoolStateChange[] = [];
+    pool.on('error', () => void pool.close());
+    pool.on('state', (change) => changes.push(change));
+    await expect(pool.acquire()).rejects.toBeInstanceOf(Error);
+    await delay(150); // past resetTimeoutMs
+    expect(changes.map((c) => `${c.state}/${c.circuit}`)).toEqual(['closed/closed']);
+    expect(pool.metrics()).toMatchObject({ state: 'closed', circuit: 'closed' });
+  });
+
   it('with connections still lent, an open circuit lets waiters queue for a release', async () => {
     const { pool, factory } = makePool({
       max: 2,
