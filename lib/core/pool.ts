@@ -899,6 +899,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
       return entry;
     }
     this.breaker?.onSuccess();
+    if (entry.state === 'destroyed') return entry; // a 'create' listener evicted it (and refilled)
     this.scheduleHousekeeping(this.nextHousekeepingFor(entry));
     this.makeAvailable(entry, true);
     this.fill();

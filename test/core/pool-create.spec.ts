@@ -156,6 +156,22 @@ describe('connection creation', () => {
     expect(pool.metrics()).toMatchObject({ state: 'closed', circuit: 'closed' });
   });
 
+  it('does not lend a new connection a create listener evicted; it replaces it', async () => {
+    const { pool, factory } = makePool({ max: 1 });
+    let evictFirst = true;
+    pool.on('create', (connection) => {
+      if (evictFirst) pool.evict(connection, 'rejected by a listener');
+      evictFirst = false;
+    });
+    const lease = await pool.acquire({ timeoutMs: 500 });
+    expect(lease.connection.destroyed).toBe(false);
+    expect(lease.connection).toBe(factory.created[1]);
+    expect(factory.created[0]!.destroyed).toBe(true);
+    expect(pool.metrics()).toMatchObject({ size: 1, active: 1, created: 2 });
+    expect(pool.metrics().destroyed.error).toBe(1);
+    lease.release();
+  });
+
   it('with connections still lent, an open circuit lets waiters queue for a release', async () => {
     const { pool, factory } = makePool({
       max: 2,
