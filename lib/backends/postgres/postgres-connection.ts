@@ -222,7 +222,16 @@ async function rollbackIfNeeded(
   state: ConnectionState,
   statusPending: boolean,
 ): Promise<void> {
-  if (statusPending) await nextReadyForQuery(client);
+  if (statusPending) {
+    await nextReadyForQuery(client);
+    checkOpen(client, state);
+    // On that ReadyForQuery pg sends the next query in its queue, if any: a callback or Submittable query
+    // the borrower left queued (only promise queries are counted in flight). Lent on, the connection would
+    // run it for the next borrower, e.g. a BEGIN that swallows the next borrower's statements: refuse it.
+    if ((client as unknown as { readyForQuery?: unknown }).readyForQuery === false) {
+      throw new Error('released with queries still queued; the connection is discarded');
+    }
+  }
   checkOpen(client, state);
   if (state.txStatus === 'T' || state.txStatus === 'E') {
     await rawQuery(client, 'ROLLBACK');

@@ -279,6 +279,31 @@ describe('connections returned inside a transaction', () => {
     }
   });
 
+  it('destroys a connection released with callback-form queries still queued behind a running one', async () => {
+    const pool = newPool(1);
+    try {
+      const lease = await pool.acquire();
+      const results: string[] = [];
+      // Callback queries return no promise, so they are not counted in flight: pg queues the second.
+      lease.connection.query('SELECT pg_sleep(0.2)', (error) =>
+        results.push(error ? 'sleep failed' : 'slept'),
+      );
+      lease.connection.query('BEGIN', (error) => results.push(error ? 'begin failed' : 'began'));
+      lease.release();
+      const status = await pool.use(async (client) => {
+        await client.query(`INSERT INTO ${table} (id, note) VALUES (77, 'autocommit')`);
+        return client.getTransactionStatus();
+      });
+      expect(status).toBe('I'); // not inside the first borrower's BEGIN
+      expect(await rowIds()).toContain(77); // committed, not rolled back with someone else's transaction
+      expect(results[0]).toBe('slept');
+      expect(pool.metrics().destroyed.error).toBe(1);
+    } finally {
+      await admin.query(`DELETE FROM ${table} WHERE id = 77`);
+      await pool.close();
+    }
+  });
+
   it('destroys a connection released while its query is still running', async () => {
     const pool = newPool(1);
     try {
