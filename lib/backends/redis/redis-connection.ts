@@ -485,7 +485,14 @@ async function cleanClient(client: Redis, state: RedisClientState): Promise<void
   if (subscriber) {
     // The borrower's message listeners must not hear the next borrower's subscriptions.
     for (const event of SUBSCRIBER_EVENTS) client.removeAllListeners(event);
-    await Promise.all([client.unsubscribe(), client.punsubscribe(), client.sunsubscribe()]);
+    // One kind at a time, naming the channels: ioredis settles a bare UNSUBSCRIBE only once no subscription
+    // of any kind is left, so with a PSUBSCRIBE too it would wait (and swallow the PUNSUBSCRIBE reply).
+    const channels = subscriber.channels('subscribe');
+    if (channels.length > 0) await client.unsubscribe(...channels);
+    const patterns = subscriber.channels('psubscribe');
+    if (patterns.length > 0) await client.punsubscribe(...patterns);
+    const shardChannels = subscriber.channels('ssubscribe');
+    if (shardChannels.length > 0) await client.sunsubscribe(...shardChannels);
     if (client.condition?.subscriber) throw new Error('still subscribed after UNSUBSCRIBE');
   }
   if (state.multi) {
@@ -615,8 +622,10 @@ function track(state: RedisClientState, name: string, args: readonly unknown[]):
       return;
     case 'exec':
     case 'discard':
+      // Inside MULTI both end the transaction and forget the WATCHed keys; without one the server refuses
+      // them ("without MULTI") and the WATCH stays.
+      if (state.multi) state.watching = false;
       state.multi = false;
-      state.watching = false;
       return;
     case 'watch':
       state.watching = true;
@@ -647,6 +656,9 @@ function wrapSendCommand(client: RedisClient, state: RedisClientState, context: 
   const sendCommand: SendCommand = function sendCommand(command, stream, node) {
     const raw = command.name;
     const name = typeof raw === 'string' ? raw.toLowerCase() : String(raw).toLowerCase();
+    // ioredis recognises SELECT, SUBSCRIBE, QUIT, ... by their lower-case names only: `call('SELECT', 5)`
+    // would change the database without its knowing (nor ours: reset reads its `condition.select`).
+    if (raw !== name) command.name = name;
     // ioredis' own handshake (HELLO, SELECT, CLIENT SETNAME/SETINFO, INFO; a Cluster's CLUSTER INFO ready
     // check), and the second pass of a command queued while the shared client connected: not the caller's,
     // or already counted and bounded.

@@ -205,6 +205,69 @@ describe('leases come back clean', () => {
     }
   });
 
+  it('SELECT sent through call() in upper case is reset too', async () => {
+    const pool = poolFor(uniqueName('select-call'), { max: 1 }, { shared: false });
+    await pool.start();
+    try {
+      // ioredis notices a database change only by the lower-case name; the pool passes it on normalised.
+      await pool.use((redis) => redis.call('SELECT', TEST_DB + 1));
+      await pool.use((redis) =>
+        redis
+          .multi()
+          .call('SELECT', TEST_DB + 2)
+          .exec(),
+      );
+      const info = await pool.use((redis) => redis.client('INFO') as Promise<string>);
+      expect(info).toMatch(new RegExp(` db=${TEST_DB} `));
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('a WATCH that a DISCARD or EXEC without MULTI left in place is UNWATCHed', async () => {
+    const pool = poolFor(uniqueName('watch-left'), { max: 1 }, { shared: false });
+    await pool.start();
+    try {
+      await pool.use(async (redis) => {
+        await redis.watch(key('watched'));
+        await expect(redis.discard()).rejects.toThrow(/without MULTI/); // the WATCH stays on the server
+      });
+      await admin.set(key('watched'), 'changed by someone else');
+      // Still watching, the next borrower's transaction would be aborted (EXEC answers null).
+      const result = await pool.use((redis) => redis.multi().set(key('after'), '1').exec());
+      expect(result).toEqual([[null, 'OK']]);
+      expect(pool.metrics().destroyed.total).toBe(0);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('a lease with pattern and plain subscriptions is cleaned at once, not after the reset timeout', async () => {
+    const pool = poolFor(uniqueName('psub'), { max: 1 }, { shared: false });
+    const errors: string[] = [];
+    pool.on('error', (error) => errors.push(error.message));
+    await pool.start();
+    try {
+      let client: Redis | undefined;
+      await pool.use(async (redis) => {
+        client = redis;
+        await redis.psubscribe(`${key('pchan')}*`);
+        await redis.subscribe(key('chan-a'), key('chan-b'));
+      });
+      const startedAt = Date.now();
+      await pool.use(async (redis) => {
+        expect(redis).toBe(client); // cleaned, not replaced
+        expect(redis.condition?.subscriber).toBe(false);
+        expect(await redis.ping()).toBe('PONG');
+      });
+      expect(Date.now() - startedAt).toBeLessThan(1000); // the reset used to wait 5 s for its timeout
+      expect(await admin.publish(`${key('pchan')}x`, 'm')).toBe(0);
+      expect(errors).toEqual([]);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('a subscribed lease is unsubscribed and its message listeners dropped', async () => {
     const name = uniqueName('sub');
     const pool = poolFor(name, { max: 2 });
