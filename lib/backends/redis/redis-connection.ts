@@ -86,6 +86,8 @@ type SendCommand = (command: RedisCommand, stream?: unknown, node?: unknown) => 
 
 const states = new WeakMap<RedisClient, RedisClientState>();
 
+const inspectSymbol = Symbol.for('nodejs.util.inspect.custom');
+
 /** Commands that block the connection until data arrives (or their own timeout). */
 const BLOCKING = new Set([
   'blpop',
@@ -285,6 +287,17 @@ export function createClient(
     }
   });
   wrapSendCommand(client, state, context);
+  if (role === 'shared') guardSharedPipelines(client, context);
+  // ioredis keeps the password in `options` (and `condition.auth`) until connectClient() drops it, and a
+  // Cluster for good: a client printed while connecting, after a failed connect, or a Cluster lease, shows
+  // this instead (as a MongoClient does).
+  Object.defineProperty(client, inspectSymbol, {
+    value: () =>
+      `${cluster ? 'Cluster' : 'Redis'} { pool: '${context.poolName}', role: '${role}', status: '${client.status}' }`,
+    configurable: true,
+    enumerable: false,
+    writable: true,
+  });
   return client;
 }
 
@@ -303,19 +316,25 @@ export async function connectClient(
   context: RedisContext,
 ): Promise<RedisClient> {
   const state = states.get(client)!;
-  await connectAbortable(
-    signal,
-    () => (isCluster(client) ? connectCluster(client) : client.connect()),
-    () => {
-      state.closing = true;
-      // Why it is down, for the commands the shared client queued meanwhile: PoolUnavailableError with this
-      // cause (a `closing` client without a reason is one closed by pool.close(): PoolClosedError).
-      state.downReason ??= toError(signal.aborted ? signal.reason : (state.lastError ?? 'connect failed'));
-      void destroyClient(client);
-    },
-    (error) => redactCommand(context.redactor.error(state.lastError ?? error), context),
-  );
+  try {
+    await connectAbortable(
+      signal,
+      () => (isCluster(client) ? connectCluster(client) : client.connect()),
+      () => {
+        state.closing = true;
+        // Why it is down, for the commands the shared client queued meanwhile: PoolUnavailableError with this
+        // cause (a `closing` client without a reason is one closed by pool.close(): PoolClosedError).
+        state.downReason ??= toError(signal.aborted ? signal.reason : (state.lastError ?? 'connect failed'));
+        void destroyClient(client);
+      },
+      (error) => redactCommand(context.redactor.error(state.lastError ?? error), context),
+    );
+  } catch (error) {
+    forgetPassword(client, context); // never reconnected (no retry strategy): it has no use for it
+    throw error;
+  }
   if (client.status !== 'ready' || state.lost) {
+    forgetPassword(client, context);
     throw state.lastError ?? new Error('the connection closed during the handshake');
   }
   state.connected = true;
@@ -642,6 +661,62 @@ function track(state: RedisClientState, name: string, args: readonly unknown[]):
   }
 }
 
+function isPipelineStream(stream: unknown): stream is { write(data: string): void } {
+  return (
+    typeof stream === 'object' &&
+    stream !== null &&
+    (stream as { isPipeline?: unknown }).isPipeline === true &&
+    typeof (stream as { write?: unknown }).write === 'function'
+  );
+}
+
+/** What ioredis' Pipeline looks like to the guard below (its queue is not part of the typed API). */
+interface RedisPipeline {
+  _queue?: unknown;
+  exec(callback?: (error: unknown, result?: unknown) => void): Promise<unknown>;
+}
+
+/**
+ * pool.shared: a pipeline (or `multi()...exec()`) holding a command the shared client refuses is refused
+ * whole, before anything is sent. Refusing only that command as ioredis hands it over would leave the
+ * others of a transaction to run without it, their results misplaced in the EXEC reply.
+ */
+function guardSharedPipelines(client: RedisClient, context: RedisContext): void {
+  for (const method of ['pipeline', 'multi'] as const) {
+    const original = (client as unknown as Record<string, (...args: unknown[]) => unknown>)[method]!;
+    Object.defineProperty(client, method, {
+      value: function guarded(...args: unknown[]): unknown {
+        const made = Reflect.apply(original, client, args) as Partial<RedisPipeline> | undefined;
+        // multi({ pipeline: false }) sends MULTI at once (refused by sendCommand) and returns a promise.
+        if (made === undefined || typeof made.exec !== 'function' || !Array.isArray(made._queue)) return made;
+        const exec = made.exec;
+        made.exec = function exec_(this: RedisPipeline, callback) {
+          const failure = refusedCommandIn(this._queue as RedisCommand[], context);
+          if (failure === undefined) return Reflect.apply(exec, this, [callback]) as Promise<unknown>;
+          const refused = Promise.reject(failure);
+          if (typeof callback === 'function') refused.catch((error: unknown) => callback(error));
+          return refused;
+        };
+        return made;
+      },
+      configurable: true,
+      enumerable: false,
+      writable: true,
+    });
+  }
+}
+
+function refusedCommandIn(queue: readonly RedisCommand[], context: RedisContext): Error | undefined {
+  for (const command of queue) {
+    const name = String(command.name).toLowerCase();
+    if (!SPECIAL.has(name)) continue;
+    const args = Array.isArray(command.args) ? command.args : NO_ARGS;
+    const refused = sharedRefusalError(name, args, true, context);
+    if (refused !== undefined) return refused;
+  }
+  return undefined;
+}
+
 /**
  * Wraps `client.sendCommand`: counts unanswered commands, tracks MULTI/WATCH, refuses stateful commands on
  * the shared client, bounds each command by `queryTimeoutMs` (a timed-out client is destroyed: its
@@ -683,6 +758,15 @@ function wrapSendCommand(client: RedisClient, state: RedisClientState, context: 
       if (failure !== undefined) {
         command.reject(failure);
         command.promise.catch(noop);
+        // A pipeline writes once every command has written: write nothing for this one, or the others (queued
+        // for their replies) would never be sent, and other callers' replies would be taken for theirs.
+        if (isPipelineStream(stream) && !state.lost) {
+          try {
+            stream.write('');
+          } catch {
+            // No socket yet to write the others to: they were queued offline, and are sent when it connects.
+          }
+        }
         return rejected(failure);
       }
       if (special) track(state, name, args);
@@ -771,15 +855,24 @@ function sharedFailure(
   pipelined: boolean,
   context: RedisContext,
 ): Error | undefined {
-  const refusal = sharedRefusal(name, args, pipelined);
-  if (refusal !== undefined) {
-    return new PoolError(
-      context.poolName,
-      `${name.toUpperCase()} is not allowed on pool.shared: ${refusal}. Use pool.use() for an exclusive connection`,
-    );
-  }
+  const refused = sharedRefusalError(name, args, pipelined, context);
+  if (refused !== undefined) return refused;
   if (state.lost) return sharedDownError(state, context);
   return undefined;
+}
+
+function sharedRefusalError(
+  name: string,
+  args: readonly unknown[],
+  pipelined: boolean,
+  context: RedisContext,
+): PoolError | undefined {
+  const refusal = sharedRefusal(name, args, pipelined);
+  if (refusal === undefined) return undefined;
+  return new PoolError(
+    context.poolName,
+    `${name.toUpperCase()} is not allowed on pool.shared: ${refusal}. Use pool.use() for an exclusive connection`,
+  );
 }
 
 function sharedDownError(state: RedisClientState, context: RedisContext): PoolError {

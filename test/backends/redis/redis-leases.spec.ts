@@ -95,6 +95,46 @@ describe('shared client', () => {
     }
   });
 
+  it('refuses a whole pipeline or transaction holding a refused command; other callers get their own replies', async () => {
+    const pool = poolFor(uniqueName('refuse-pipe'));
+    await pool.start();
+    try {
+      await pool.shared.mset(key('pa'), 'A', key('pc'), 'C');
+      // ioredis writes a pipeline once every command has written: a command refused on its way would leave
+      // the others queued for replies that never come, and take other callers' replies instead.
+      const piped = pool.shared.pipeline().get(key('pa')).select(5).get(key('pa')).exec();
+      const transaction = pool.shared.multi().set(key('pa'), 'changed').watch(key('pa')).exec();
+      const [others, pipedError, transactionError] = await Promise.all([
+        Promise.all([pool.shared.get(key('pc')), pool.shared.get(key('pa')), pool.shared.del(key('none'))]),
+        piped.catch((e: unknown) => e),
+        transaction.catch((e: unknown) => e),
+      ]);
+      expect(others).toEqual(['C', 'A', 0]);
+      expect(pipedError).toBeInstanceOf(PoolError);
+      expect((pipedError as Error).message).toMatch(/SELECT is not allowed on pool\.shared/);
+      expect(transactionError).toBeInstanceOf(PoolError);
+      expect((transactionError as Error).message).toMatch(/WATCH is not allowed on pool\.shared/);
+      expect(await admin.get(key('pa'))).toBe('A'); // nothing of the refused transaction ran
+      // A callback is told too, and a pipeline of allowed commands still works.
+      const told = await new Promise<unknown>((resolve) => {
+        void pool.shared
+          .pipeline()
+          .select(2)
+          .exec((error) => resolve(error))
+          .catch(() => undefined);
+      });
+      expect(told).toBeInstanceOf(PoolError);
+      const results = await pool.shared.pipeline().get(key('pa')).get(key('pc')).exec();
+      expect(results).toEqual([
+        [null, 'A'],
+        [null, 'C'],
+      ]);
+      expect(pool.shared.condition?.select).toBe(TEST_DB);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('is created lazily with startup: lazy, and never together with more than max connections', async () => {
     const name = uniqueName('lazy');
     const pool = poolFor(name, { startup: 'lazy', max: 3 });

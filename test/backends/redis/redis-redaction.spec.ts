@@ -71,6 +71,38 @@ describe('credentials never leave a redis pool', () => {
     expectNoSecret(outputs, SECRETS);
   });
 
+  it('a shared client printed while it connects, or after its connect failed, shows no password', async () => {
+    const outputs: string[] = [];
+    const pools = [
+      // Refused (nothing listens on port 1), and the real server with a wrong password.
+      createPool({
+        name: uniqueName('redact-refused'),
+        backend: 'redis',
+        connection: { host: '127.0.0.1', port: 1, password: PASSWORD },
+        pool: { startup: 'lazy' },
+      }),
+      createPool({
+        name: uniqueName('redact-wrongpass'),
+        backend: 'redis',
+        uri: redisUrl({ base: server.url, user: 'app', password: `${PASSWORD}x` }),
+        pool: { startup: 'lazy' },
+      }),
+    ];
+    try {
+      for (const pool of pools) {
+        await pool.start();
+        const shared = pool.shared; // connecting
+        outputs.push(inspect(shared, { depth: 6, showHidden: true }));
+        outputs.push(dump(await shared.ping().catch((e: unknown) => e)));
+        outputs.push(inspect(shared, { depth: 6, showHidden: true })); // its connect failed
+        expect(inspect(shared)).toMatch(/^Redis \{ pool: '.+', role: 'shared', status: '\w+' \}$/);
+      }
+    } finally {
+      await Promise.all(pools.map((pool) => pool.close()));
+    }
+    expectNoSecret(outputs, SECRETS);
+  });
+
   it('wrong password: start() rejects with the auth error as cause, redacted', async () => {
     const outputs: string[] = [];
     const pools = [
