@@ -107,7 +107,9 @@ export class LatencyHistogram {
     if (seen >= rank) return 0;
     for (let i = 0; i < this.counts.length; i++) {
       seen += this.counts[i]!;
-      if (seen >= rank) return Math.min(upperEdgeMs(i), this.maxValue);
+      if (seen < rank) continue;
+      // The last bucket also holds everything beyond it (2^33 µs, about 2.4 h): its edge is no bound there.
+      return i === this.counts.length - 1 ? this.maxValue : Math.min(upperEdgeMs(i), this.maxValue);
     }
     return this.maxValue;
   }

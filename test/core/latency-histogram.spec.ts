@@ -84,6 +84,23 @@ describe('LatencyHistogram', () => {
     }
   });
 
+  it('reports values beyond its top bucket (about 2.4 h) by the observed max, never below them', () => {
+    const h = new LatencyHistogram();
+    const threeHours = 3 * 3_600_000;
+    h.record(threeHours);
+    h.record(threeHours + 1000);
+    expect(h.quantile(0.5)).toBe(threeHours + 1000);
+    expect(h.summary()).toEqual({
+      p50: threeHours + 1000,
+      p95: threeHours + 1000,
+      p99: threeHours + 1000,
+      max: threeHours + 1000,
+    });
+    h.record(5); // a short one below them: p90 is still a long one, p10 the short one's bucket
+    expect(h.quantile(0.9)).toBe(threeHours + 1000);
+    expect(h.quantile(0.1)).toBeLessThan(6);
+  });
+
   it('counts values below 1 µs, and NaN, as zeros', () => {
     const h = new LatencyHistogram();
     for (const ms of [0, 0.0009999, Number.NaN, -5]) h.record(ms);
