@@ -813,7 +813,11 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
       const forWaiters =
         state === 'paused' ? 0 : this.waiters.size - this.validatingForBorrow - this.pendingCreates;
       const forMin = this.started ? this.floor() - total : 0;
-      if (forWaiters <= 0 && forMin <= 0) return;
+      // Half-open: the one probe goes out even with nobody waiting, so the circuit closes as soon as the
+      // server is back. A pool nobody calls while it is open (a group member taken out of the rotation)
+      // would otherwise stay half-open, and out, for good.
+      const probing = this.breaker !== null && this.breaker.state === 'half-open';
+      if (forWaiters <= 0 && forMin <= 0 && !probing) return;
       if (this.breaker !== null && this.breaker.state !== 'closed') {
         if (!this.breaker.tryAcquireAttempt()) return;
       } else if (preciseNow() < this.nextCreateAt) {

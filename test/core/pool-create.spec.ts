@@ -70,7 +70,7 @@ describe('connection creation', () => {
     expect(pool.metrics()).toMatchObject({ createErrors: 3, created: 1, circuit: 'closed' });
   });
 
-  it('opens the circuit after failureThreshold failures: acquires fail at once, then a half-open probe closes it', async () => {
+  it('opens the circuit after failureThreshold failures: acquires fail at once, then a half-open probe closes it (nobody waiting)', async () => {
     const { pool, factory } = makePool({
       acquireTimeoutMs: 5000,
       createRetry: { initialDelayMs: 5, maxDelayMs: 5, factor: 1, jitter: 0 },
@@ -92,29 +92,42 @@ describe('connection creation', () => {
     expect(performance.now() - started).toBeLessThan(20);
     expect(factory.createAttempts).toBe(3); // no attempt while open
 
-    await waitFor(() => pool.metrics().circuit === 'half-open', 'half-open', 1000);
-    factory.failing = false;
-    const lease = await pool.acquire(); // the probe
-    expect(pool.metrics().circuit).toBe('closed');
+    factory.failing = false; // the server is back
+    // The probe goes out at half-open on its own: no caller has to come (and wait) for it.
+    await waitFor(() => pool.metrics().circuit === 'closed', 'the probe to close the circuit', 1000);
+    expect(factory.createAttempts).toBe(4);
+    expect(pool.metrics()).toMatchObject({ size: 1, idle: 1 });
+    const lease = await pool.acquire();
+    expect(lease.connection).toBe(factory.created[0]);
     lease.release();
     expect(changes.map((c) => c.circuit)).toEqual(['open', 'half-open', 'closed']);
   });
 
-  it('a failed probe re-opens the circuit; only one probe per reset period', async () => {
-    const { pool, factory } = makePool({
-      createRetry: { initialDelayMs: 5, maxDelayMs: 5, factor: 1, jitter: 0 },
-      circuitBreaker: { failureThreshold: 2, resetTimeoutMs: 100 },
-      maxConcurrentCreates: 1,
-    });
+  it('a failed probe re-opens the circuit; only one probe per reset period, callers or not', async () => {
+    const { pool, factory } = makePool(
+      {
+        createRetry: { initialDelayMs: 5, maxDelayMs: 5, factor: 1, jitter: 0 },
+        circuitBreaker: { failureThreshold: 2, resetTimeoutMs: 100 },
+        maxConcurrentCreates: 1,
+      },
+      new FakeFactory({ createDelayMs: 30 }),
+    );
     factory.failing = true;
     await expect(pool.acquire()).rejects.toBeInstanceOf(PoolUnavailableError);
+    const attemptsAtOpen = factory.createAttempts;
+    // Nobody waiting: one probe per reset period (100 ms open + 30 ms the probe takes to fail).
+    await delay(420);
+    const periodic = factory.createAttempts - attemptsAtOpen;
+    expect(periodic).toBeGreaterThanOrEqual(2);
+    expect(periodic).toBeLessThanOrEqual(4);
+    // Callers arriving while a probe is in flight wait for it, add no attempt, and fail with it.
     await waitFor(() => pool.metrics().circuit === 'half-open', 'half-open');
     const attemptsBefore = factory.createAttempts;
-    const probes = await Promise.allSettled([pool.acquire(), pool.acquire(), pool.acquire()]);
-    expect(probes.every((p) => p.status === 'rejected' && p.reason instanceof PoolUnavailableError)).toBe(
+    const callers = await Promise.allSettled([pool.acquire(), pool.acquire(), pool.acquire()]);
+    expect(callers.every((p) => p.status === 'rejected' && p.reason instanceof PoolUnavailableError)).toBe(
       true,
     );
-    expect(factory.createAttempts - attemptsBefore).toBe(1);
+    expect(factory.createAttempts).toBe(attemptsBefore);
     expect(pool.metrics().circuit).toBe('open');
   });
 
