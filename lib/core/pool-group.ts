@@ -101,7 +101,10 @@ interface Member<P> {
   readonly index: number;
   readonly weight: number;
   down: { error: Error; since: number } | undefined;
-  checking: Promise<boolean> | undefined;
+  /** Bumped by every markDown(): a check that started before the last one can't vouch for the member. */
+  downs: number;
+  /** The check in flight, and the `downs` it started at. */
+  checking: { promise: Promise<boolean>; downs: number } | undefined;
 }
 
 export class PoolGroup<P extends PoolGroupPool> {
@@ -147,6 +150,7 @@ export class PoolGroup<P extends PoolGroupPool> {
         index,
         weight,
         down: undefined,
+        downs: 0,
         checking: undefined,
       };
       byName.set(member.name, entry);
@@ -197,6 +201,7 @@ export class PoolGroup<P extends PoolGroupPool> {
   markDown(name: string, error: unknown): void {
     const member = this.#member(name);
     const cause = toError(error);
+    member.downs++;
     if (member.down !== undefined) {
       member.down = { error: cause, since: member.down.since };
       return;
@@ -303,14 +308,19 @@ export class PoolGroup<P extends PoolGroupPool> {
     // A paused, draining or closed member is out by its lifecycle: checking it would only time out.
     const state = member.pool.metrics().state;
     if (state !== 'ready' && state !== 'starting') return Promise.resolve(member.down === undefined);
-    member.checking ??= this.#probe(member).then((healthy) => {
-      member.checking = undefined;
+    // Shared with a check in flight, unless the member was marked down since it started: a new one then.
+    const inFlight = member.checking;
+    if (inFlight !== undefined && inFlight.downs === member.downs) return inFlight.promise;
+    const downs = member.downs;
+    const promise = this.#probe(member, downs).then((healthy) => {
+      if (member.checking?.promise === promise) member.checking = undefined;
       return healthy;
     });
-    return member.checking;
+    member.checking = { promise, downs };
+    return promise;
   }
 
-  async #probe(member: Member<P>): Promise<boolean> {
+  async #probe(member: Member<P>, downs: number): Promise<boolean> {
     let failure: unknown;
     try {
       if (this.#check !== undefined) await this.#check(member.pool, member.name);
@@ -320,9 +330,14 @@ export class PoolGroup<P extends PoolGroupPool> {
       failure = error;
     }
     if (this.#closed) return failure === undefined;
-    if (failure === undefined) this.markUp(member.name);
-    else this.markDown(member.name, failure);
-    return failure === undefined;
+    if (failure !== undefined) {
+      this.markDown(member.name, failure);
+      return false;
+    }
+    // Passed, but a failure was reported meanwhile: it proves nothing after that (a newer check will).
+    if (member.downs !== downs) return member.down === undefined;
+    this.markUp(member.name);
+    return true;
   }
 
   #scheduleRecheck(): void {

@@ -146,6 +146,34 @@ describe('PoolGroup membership', () => {
     expect(events).toEqual(['down r1: ping failed']);
   });
 
+  it('a check that started before markDown() does not bring the member back; a new check decides', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const {
+      group: g,
+      members,
+      events,
+    } = makeGroup({
+      check: async (pool) => {
+        pool.checks++;
+        const healthyWhenAsked = pool.healthy;
+        await gate;
+        if (!healthyWhenAsked) throw new Error('ping failed');
+      },
+      recheckIntervalMs: 10_000, // only the checks this test starts
+    });
+    const early = g.check('r0'); // asks while r0 is still fine
+    members[0]!.healthy = false;
+    g.markDown('r0', new Error('query failed: ECONNRESET')); // a caller saw it fail meanwhile
+    const late = g.check('r0'); // not joined to the early check: it started before the failure
+    release();
+    expect(await early).toBe(false); // its pass predates the failure: it proves nothing
+    expect(await late).toBe(false);
+    expect(members[0]!.checks).toBe(2);
+    expect(g.status('r0')).toMatchObject({ healthy: false, error: 'ping failed' });
+    expect(events).toEqual(['down r0: query failed: ECONNRESET']);
+  });
+
   it('pick(exclude) skips the member that just failed a caller; undefined when no member is left', () => {
     const { group: g } = makeGroup({}, 2);
     expect(new Set(picks(g, 4))).toEqual(new Set(['r0', 'r1']));
@@ -239,6 +267,48 @@ describe('PoolGroup membership', () => {
       await waitFor(() => pools[1]!.metrics().circuit !== 'closed', 'p1 circuit open');
       expect(new Set(picks(g as unknown as PoolGroup<FakeMember>, 10))).toEqual(new Set(['p0']));
       expect(g.status('p1').healthy).toBe(false);
+      factories[1]!.failing = false;
+      await waitFor(() => g.status('p1').healthy, 'p1 back', 3000);
+      expect(pools[1]!.metrics().circuit).toBe('closed');
+      expect(new Set(picks(g as unknown as PoolGroup<FakeMember>, 10))).toEqual(new Set(['p0', 'p1']));
+    } finally {
+      g.close();
+      await Promise.all(pools.map((p) => p.close()));
+    }
+  });
+});
+
+describe('PoolGroup over engine pools without a check function', () => {
+  it('a member whose circuit opened comes back once its server does (the half-open probe needs no caller)', async () => {
+    const factories = [new FakeFactory(), new FakeFactory()];
+    const pools = factories.map(
+      (factory, i) =>
+        new Pool<FakeConnection>({
+          name: `p${i}`,
+          factory,
+          acquireTimeoutMs: 200,
+          createRetry: { initialDelayMs: 5, maxDelayMs: 5, factor: 1, jitter: 0 },
+          circuitBreaker: { failureThreshold: 2, resetTimeoutMs: 50 },
+        }),
+    );
+    const g = new PoolGroup<Pool<FakeConnection>>({
+      name: 'engine',
+      balance: 'round-robin',
+      members: pools.map((pool, i) => ({ name: `p${i}`, pool })),
+      recheckIntervalMs: 20,
+    });
+    try {
+      await Promise.all(pools.map((p) => p.start()));
+      factories[1]!.failing = true;
+      (await pools[1]!.acquire()).destroy(new Error('gone'));
+      await pools[1]!.acquire().then(
+        (l) => l.release(),
+        () => undefined,
+      );
+      await waitFor(() => pools[1]!.metrics().circuit !== 'closed', 'p1 circuit open');
+      expect(new Set(picks(g as unknown as PoolGroup<FakeMember>, 10))).toEqual(new Set(['p0']));
+      expect(g.status('p1').healthy).toBe(false);
+      // Nobody calls p1 now (the group routes around it), yet it must come back once its server does.
       factories[1]!.failing = false;
       await waitFor(() => g.status('p1').healthy, 'p1 back', 3000);
       expect(pools[1]!.metrics().circuit).toBe('closed');
