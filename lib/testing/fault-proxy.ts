@@ -371,6 +371,8 @@ class Link {
     });
     // During a blackhole the server is not even connected yet: the partition hides the new connection.
     if (!proxy.blackholed) this.ensureUpstream();
+    // closeAfterBytes(0): not one byte may reach the client, so nothing to wait for.
+    if (this.budget === 0) this.closeClient();
   }
 
   /** Whether the client still has the connection open (neither closed nor half-closed it). */
@@ -388,6 +390,8 @@ class Link {
 
   setDownBudget(budget: number | undefined): void {
     this.budget = budget;
+    // closeAfterBytes(0) closes at once, an idle connection too (not at the server's next chunk).
+    if (budget === 0 && !this.closed) this.closeClient();
   }
 
   /**

@@ -301,6 +301,18 @@ describe('FaultProxy', () => {
     expect(second.text).toBe('abcde');
   });
 
+  it('closeAfterBytes(0) closes idle connections at once, and each new one as it arrives', async () => {
+    const idle = await connect();
+    await proxy.closeAfterBytes(0);
+    await idle.until(() => idle.closed); // without waiting for the server to send anything
+    expect(idle.ended).toBe(true);
+    expect(idle.text).toBe('');
+    const next = await connect();
+    await next.until(() => next.closed);
+    expect(next.text).toBe('');
+    expect(proxy.stats.bytesDown).toBe(0);
+  });
+
   it('resets the client when the server cannot be reached', async () => {
     const deadPort = await findFreePort();
     const deadProxy = new FaultProxy({ target: { host: '127.0.0.1', port: deadPort } });
