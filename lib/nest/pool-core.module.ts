@@ -44,12 +44,20 @@ export class PoolCoreModule {
     const poolProvider: Provider = {
       provide: getPoolToken(name),
       inject: [PoolManager, optionsToken],
-      useFactory: (manager: PoolManager, factoryOptions: PoolModuleOptions) =>
-        manager.openPool(name, {
+      useFactory: async (manager: PoolManager, factoryOptions: PoolModuleOptions) => {
+        let resolved: PoolModuleOptions;
+        try {
           // Lifecycle options may be given on forRootAsync() itself or returned by the factory.
-          ...pickLifecycle(options),
-          ...checkFactoryResult(name, factoryOptions),
-        } as PoolModuleOptions),
+          resolved = {
+            ...pickLifecycle(options),
+            ...checkFactoryResult(name, factoryOptions),
+          } as PoolModuleOptions;
+        } catch (error) {
+          await manager.abort(error); // bootstrap fails: the pools already open must not stay open
+          throw error;
+        }
+        return manager.openPool(name, resolved);
+      },
     };
     return {
       module: PoolCoreModule,
@@ -64,16 +72,39 @@ export class PoolCoreModule {
   }
 }
 
+/**
+ * The provider of one forRootAsync() call's options. The user's factory runs under the manager's eye: if it
+ * throws (DATABASE_URL not set), bootstrap fails and Nest runs no shutdown hook, so the pools other
+ * forRoot() calls already opened are closed here.
+ */
 function createOptionsProviders(name: string, token: string, options: PoolModuleAsyncOptions): Provider[] {
+  const guarded =
+    <A extends unknown[]>(produce: (...args: A) => unknown) =>
+    async (manager: PoolManager, ...args: A): Promise<unknown> => {
+      try {
+        return await produce(...args);
+      } catch (error) {
+        await manager.abort(error);
+        throw error;
+      }
+    };
   if (options.useFactory !== undefined) {
-    return [{ provide: token, useFactory: options.useFactory, inject: options.inject ?? [] }];
+    // Its parameters are whatever `inject` lists: typed `never[]` so any factory fits.
+    const useFactory = options.useFactory as (...args: unknown[]) => unknown;
+    return [
+      {
+        provide: token,
+        useFactory: guarded((...args: unknown[]) => useFactory(...args)),
+        inject: [PoolManager, ...(options.inject ?? [])],
+      },
+    ];
   }
   const factoryClass = (options.useClass ?? options.useExisting)!;
   const providers: Provider[] = [
     {
       provide: token,
-      useFactory: (factory: PoolOptionsFactory) => factory.createPoolOptions(name),
-      inject: [factoryClass],
+      useFactory: guarded((factory: PoolOptionsFactory) => factory.createPoolOptions(name)),
+      inject: [PoolManager, factoryClass],
     },
   ];
   if (options.useClass !== undefined)

@@ -41,6 +41,8 @@ export class PoolManager implements BeforeApplicationShutdown, OnApplicationShut
   /** Set once bootstrap failed: pools that finish opening afterwards close themselves. */
   private aborted: Error | undefined;
   private closing: Promise<void> | undefined;
+  /** Retry waits in progress: an abort ends them at once. */
+  private readonly retryWaits = new Set<() => void>();
 
   /**
    * Creates, registers and starts a pool (called by PoolModule's providers). Retries `start()` up to
@@ -48,7 +50,14 @@ export class PoolManager implements BeforeApplicationShutdown, OnApplicationShut
    * A pool with replicas or shards is one managed pool: its start/drain/close cover every member.
    */
   async openPool(name: string, options: PoolModuleOptions): Promise<ManagedPool> {
-    const { lifecycle, poolOptions } = splitOptions(name, options);
+    let split: ReturnType<typeof splitOptions>;
+    try {
+      split = splitOptions(name, options);
+    } catch (error) {
+      await this.abort(error);
+      throw error;
+    }
+    const { lifecycle, poolOptions } = split;
     if (this.pools.has(name)) {
       const error = new PoolConfigError(
         name,
@@ -84,6 +93,8 @@ export class PoolManager implements BeforeApplicationShutdown, OnApplicationShut
         await pool.start();
         break;
       } catch (error) {
+        // Bootstrap failed elsewhere and abort() closed this pool under its start(): not worth a retry.
+        if (this.aborted !== undefined) break;
         const fatal = error instanceof PoolConfigError || error instanceof PoolDriverMissingError;
         if (fatal || attempt >= attempts) {
           await this.abort(error);
@@ -93,7 +104,7 @@ export class PoolManager implements BeforeApplicationShutdown, OnApplicationShut
           'warn',
           `could not open (${messageOf(error)}); retrying (${attempt + 1}/${attempts}) in ${delayMs} ms`,
         );
-        await sleep(delayMs);
+        await this.waitBeforeRetry(delayMs);
       }
     }
     if (this.aborted !== undefined) {
@@ -173,6 +184,20 @@ export class PoolManager implements BeforeApplicationShutdown, OnApplicationShut
     return this.closing;
   }
 
+  /** `retryDelayMs` before the next start() attempt, cut short by an abort; unref'd (never holds the process). */
+  private waitBeforeRetry(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.retryWaits.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      timer.unref();
+      this.retryWaits.add(wake);
+    });
+  }
+
   async beforeApplicationShutdown(): Promise<void> {
     await this.drainAll();
   }
@@ -181,9 +206,13 @@ export class PoolManager implements BeforeApplicationShutdown, OnApplicationShut
     await this.closeAll();
   }
 
-  /** Bootstrap failed: close what is open now; pools still opening close when they finish. */
-  private async abort(error: unknown): Promise<void> {
+  /**
+   * @internal Bootstrap failed (here, or in a forRootAsync() options factory): close what is open now; pools
+   * still opening close when they finish.
+   */
+  async abort(error: unknown): Promise<void> {
     this.aborted ??= error instanceof Error ? error : new Error(String(error));
+    for (const wake of [...this.retryWaits]) wake();
     await this.closeAll();
     this.closing = undefined; // a pool registered later is closed by its own openPool()
   }
@@ -254,8 +283,4 @@ function messageOf(error: unknown): string {
   return typeof (error as { message?: unknown })?.message === 'string'
     ? (error as Error).message
     : String(error);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -312,6 +312,95 @@ describe('failures at bootstrap', () => {
     expect((error as Error).message).toContain('Pool "broken"');
     await waitUntil(async () => (await countBackends(admin, app)) === 0, 'first pool closed');
   });
+
+  it('a bad lifecycle option or a failing forRootAsync factory fails bootstrap and closes the pools already open', async () => {
+    const failures = [
+      {
+        name: 'broken',
+        imports: (app: string) => [
+          PoolModule.forRoot({
+            name: 'users',
+            backend: 'postgres',
+            uri: pgUrl({ application_name: app }),
+            pool: { min: 2 },
+          }),
+          PoolModule.forRoot({ name: 'broken', backend: 'postgres', uri: DATABASE_URL, retryAttempts: -1 }),
+        ],
+        expected: /retryAttempts/,
+      },
+      {
+        name: 'factory',
+        imports: (app: string) => [
+          PoolModule.forRoot({
+            name: 'users',
+            backend: 'postgres',
+            uri: pgUrl({ application_name: app }),
+            pool: { min: 2 },
+          }),
+          PoolModule.forRootAsync({
+            name: 'broken',
+            useFactory: async (): Promise<PoolModuleFactoryOptions> => {
+              await new Promise((resolve) => setTimeout(resolve, 20));
+              throw new Error('DATABASE_URL is not set');
+            },
+          }),
+        ],
+        expected: /DATABASE_URL is not set/,
+      },
+      {
+        name: 'factory result',
+        imports: (app: string) => [
+          PoolModule.forRoot({
+            name: 'users',
+            backend: 'postgres',
+            uri: pgUrl({ application_name: app }),
+            pool: { min: 2 },
+          }),
+          PoolModule.forRootAsync({
+            name: 'broken',
+            useFactory: () => null as unknown as PoolModuleFactoryOptions,
+          }),
+        ],
+        expected: /must return the pool options/,
+      },
+    ];
+    for (const failure of failures) {
+      const app = uniqueName('abort');
+      const error = await Test.createTestingModule({ imports: failure.imports(app) })
+        .compile()
+        .catch((e: unknown) => e);
+      expect(String(error)).toMatch(failure.expected);
+      // Nest runs no shutdown hook after a failed bootstrap: the manager closes what the first pool opened.
+      await waitUntil(async () => (await countBackends(admin, app)) === 0, `users closed (${failure.name})`);
+    }
+  });
+
+  it('a pool still starting when bootstrap fails elsewhere is closed, not retried', async () => {
+    const lines: string[] = [];
+    const logger = {
+      log: (message: string) => lines.push(message),
+      warn: (message: string) => lines.push(message),
+      error: (message: string) => lines.push(message),
+    };
+    const error = await Test.createTestingModule({
+      imports: [
+        PoolModule.forRoot({
+          name: 'refused',
+          backend: 'postgres',
+          uri: 'postgres://postgres@127.0.0.1:1/test', // nothing listens: its first start fails
+          retryAttempts: 3,
+          retryDelayMs: 3000,
+          logger,
+        }),
+        PoolModule.forRoot({ name: 'broken', backend: 'postgres', uri: DATABASE_URL, retryDelayMs: -5 }),
+      ],
+    })
+      .compile()
+      .catch((e: unknown) => e);
+    expect(String(error)).toMatch(/retryDelayMs/);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(lines.filter((line) => line.includes('retrying'))).toEqual([]);
+  });
 });
 
 describe('shutdown', () => {
