@@ -8,7 +8,7 @@
  * failed bootstrap leaves no sockets behind.
  */
 import { Injectable, type BeforeApplicationShutdown, type OnApplicationShutdown } from '@nestjs/common';
-import { PoolConfigError, PoolError, type PoolMetrics } from '../core/index.js';
+import { MAX_TIMER_MS, PoolConfigError, PoolError, type PoolMetrics } from '../core/index.js';
 import {
   createPool,
   PoolDriverMissingError,
@@ -176,6 +176,8 @@ export class PoolManager implements BeforeApplicationShutdown, OnApplicationShut
           await pool.close({ timeoutMs: closeTimeoutMs });
         } catch (error) {
           log.write('error', `close failed: ${messageOf(error)}`);
+          // Whatever refused the bounded close (it should not happen), the pool must not stay open.
+          await pool.close().catch(() => undefined);
         } finally {
           logger.detach(); // after the `closed` line: a closed pool has nothing more to say
         }
@@ -242,8 +244,21 @@ function splitOptions(
       );
     }
   };
+  // A timer's delay, as the engine takes them: at most MAX_TIMER_MS (Node fires a longer one at once);
+  // Infinity where the wait may be unbounded (shutdown).
+  const duration = (field: string, value: unknown, allowInfinity: boolean): void => {
+    if (value === Infinity && allowInfinity) return;
+    check(field, value, false);
+    if (typeof value === 'number' && value > MAX_TIMER_MS) {
+      throw new PoolConfigError(
+        name,
+        field,
+        `must be at most ${MAX_TIMER_MS} ms${allowInfinity ? ', or Infinity' : ''} (got ${value})`,
+      );
+    }
+  };
   check('retryAttempts', retryAttempts, true);
-  check('retryDelayMs', retryDelayMs, false);
+  duration('retryDelayMs', retryDelayMs, false);
   if (shutdown !== undefined) {
     if (typeof shutdown !== 'object' || shutdown === null) {
       throw new PoolConfigError(name, 'shutdown', 'must be an object');
@@ -257,8 +272,8 @@ function splitOptions(
         );
       }
     }
-    check('shutdown.drainTimeoutMs', shutdown.drainTimeoutMs, false);
-    check('shutdown.closeTimeoutMs', shutdown.closeTimeoutMs, false);
+    duration('shutdown.drainTimeoutMs', shutdown.drainTimeoutMs, true);
+    duration('shutdown.closeTimeoutMs', shutdown.closeTimeoutMs, true);
   }
   if (logger !== undefined && logger !== false && !isLoggerService(logger)) {
     throw new PoolConfigError(

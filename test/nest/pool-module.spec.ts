@@ -430,6 +430,40 @@ describe('shutdown', () => {
     await waitUntil(async () => (await countBackends(admin, app)) === 0, 'connections closed');
   });
 
+  it('shutdown timeouts: longer than a timer can wait is a config error; Infinity waits for every lease', async () => {
+    const error = await Test.createTestingModule({
+      imports: [
+        PoolModule.forRoot({
+          name: 'users',
+          backend: 'postgres',
+          uri: DATABASE_URL,
+          shutdown: { closeTimeoutMs: 30 * 24 * 3_600_000 },
+        }),
+      ],
+    })
+      .compile()
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PoolConfigError);
+    expect((error as PoolConfigError).field).toBe('shutdown.closeTimeoutMs');
+
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        PoolModule.forRoot({
+          name: 'users',
+          backend: 'postgres',
+          uri: DATABASE_URL,
+          shutdown: { drainTimeoutMs: Infinity, closeTimeoutMs: Infinity },
+        }),
+      ],
+    }).compile();
+    await moduleRef.init();
+    const pool = moduleRef.get<PostgresPool>(getPoolToken('users'));
+    const lease = await pool.acquire();
+    setTimeout(() => lease.release(), 150);
+    await moduleRef.close();
+    expect(pool.metrics()).toMatchObject({ state: 'closed', size: 0, released: 1 });
+  });
+
   it('a lease never returned is bounded by drain and close timeouts', async () => {
     const moduleRef = await Test.createTestingModule({
       imports: [
