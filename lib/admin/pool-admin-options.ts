@@ -96,6 +96,14 @@ export function resolvePoolAdminAuth(options: PoolAdminAuthOptions | undefined):
         (typeof token === 'string' ? ` (got ${token.length})` : ''),
     );
   }
+  // Sent as `Authorization: Bearer <token>`, a header value the guard reads up to the first blank: a token
+  // with a space or a line break (a secret file's trailing newline) could never match. Said now, not by 401s.
+  if (typeof token === 'string' && !/^[\x21-\x7e]+$/.test(token)) {
+    throw new PoolAdminConfigError(
+      'token',
+      'must be printable ASCII without spaces or line breaks (a token read from a file: trim it)',
+    );
+  }
   if (guard !== undefined && !isGuard(guard)) {
     throw new PoolAdminConfigError('guard', 'must be a CanActivate class or an object with canActivate()');
   }

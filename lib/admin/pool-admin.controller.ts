@@ -16,6 +16,7 @@ import {
   UseGuards,
   type Type,
 } from '@nestjs/common';
+import { MAX_TIMER_MS } from '../core/index.js';
 import type { ManagedPool } from '../nest/managed-pool.js';
 import { PoolManager } from '../nest/pool-manager.js';
 import { PoolAdminAuthGuard } from './pool-admin-auth.guard.js';
@@ -99,8 +100,10 @@ function drainTimeout(body: unknown): number | undefined {
   if (body === undefined || body === null || typeof body !== 'object') return undefined;
   const { timeoutMs } = body as { timeoutMs?: unknown };
   if (timeoutMs === undefined) return undefined;
-  if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0) {
-    throw new BadRequestException('timeoutMs must be a non-negative number of milliseconds');
+  if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0 && timeoutMs <= MAX_TIMER_MS)) {
+    throw new BadRequestException(
+      `timeoutMs must be a non-negative number of milliseconds, at most ${MAX_TIMER_MS}`,
+    );
   }
   return timeoutMs;
 }

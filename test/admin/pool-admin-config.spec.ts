@@ -44,6 +44,15 @@ describe('PoolAdminModule.forRoot validation', () => {
     expect(configError({ token: 1234567890123456 }).field).toBe('token');
   });
 
+  it("refuses tokens a Bearer header could never carry (spaces, a secret file's trailing newline)", () => {
+    for (const token of [`${TOKEN}\n`, 'correct horse battery staple', `${TOKEN}\u00e9`]) {
+      const error = configError({ token });
+      expect(error.field).toBe('token');
+      expect(error.message).toContain('printable ASCII without spaces or line breaks');
+      expect(error.message).not.toContain(TOKEN);
+    }
+  });
+
   it('refuses a guard that is neither a class nor an object with canActivate', () => {
     expect(configError({ guard: { check: () => true } }).field).toBe('guard');
     expect(configError({ guard: 'AuthGuard' }).field).toBe('guard');
