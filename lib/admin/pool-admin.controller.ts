@@ -11,14 +11,16 @@ import {
   HttpCode,
   Inject,
   NotFoundException,
+  Optional,
   Param,
   Post,
-  UseGuards,
   type Type,
+  UseGuards,
 } from '@nestjs/common';
 import { MAX_TIMER_MS } from '../core/index.js';
 import type { ManagedPool } from '../nest/managed-pool.js';
-import { PoolManager } from '../nest/pool-manager.js';
+import { POOL_MANAGER } from '../nest/pool.constants.js';
+import { NO_POOLS, type PoolRegistry } from '../nest/pool-registry.js';
 import { PoolAdminAuthGuard } from './pool-admin-auth.guard.js';
 import {
   describeConnections,
@@ -34,7 +36,11 @@ export function createPoolAdminController(path: string): Type<unknown> {
   @Controller(path)
   @UseGuards(PoolAdminAuthGuard)
   class PoolAdminController {
-    constructor(@Inject(PoolManager) private readonly pools: PoolManager) {}
+    private readonly pools: PoolRegistry;
+
+    constructor(@Optional() @Inject(POOL_MANAGER) pools?: PoolRegistry) {
+      this.pools = pools ?? NO_POOLS;
+    }
 
     @Get()
     @Header('Cache-Control', 'no-store')

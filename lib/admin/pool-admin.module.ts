@@ -7,7 +7,6 @@
  * ```
  */
 import { Module, type DynamicModule, type Provider, type Type } from '@nestjs/common';
-import { PoolManagerModule } from '../nest/pool-manager.module.js';
 import { POOL_ADMIN_OPTIONS } from './pool-admin.constants.js';
 import { createPoolAdminController } from './pool-admin.controller.js';
 import { createPoolAdminPageController } from './pool-admin-page.controller.js';
@@ -50,9 +49,9 @@ export class PoolAdminModule {
     if (dashboardPath !== false) controllers.push(createPoolAdminPageController(dashboardPath, path));
     return {
       module: PoolAdminModule,
-      // PoolManagerModule is global and static: importing it again is a no-op when PoolModule is there,
-      // and lets the admin start (listing no pools) when it is not.
-      imports: [PoolManagerModule, ...(options.imports ?? [])],
+      // No PoolManagerModule of its own: the manager comes by its string token from PoolModule's (global),
+      // which may be the other build's. Without PoolModule, the admin starts and lists no pools.
+      imports: [...(options.imports ?? [])],
       controllers,
       providers: [authProvider],
     };

@@ -8,11 +8,12 @@
  * down a pool whose reads fall back to the primary; a shard down does take down a sharded pool), and its
  * details list every member under `members`, each with its own status, role and latency.
  */
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
 import type { HealthCheckResult } from '../backends/backend-health.js';
 import type { MemberHealthResult } from '../backends/routing/replica-set.js';
-import { PoolManager } from '../nest/pool-manager.js';
+import { POOL_MANAGER } from '../nest/pool.constants.js';
+import { NO_POOLS, type PoolRegistry } from '../nest/pool-registry.js';
 
 export interface PoolHealthCheckOptions {
   /** Bound on the check (acquire + ping). Default 1000. */
@@ -43,7 +44,8 @@ export type PoolMemberHealthDetails = {
 export class PoolHealthIndicator {
   constructor(
     private readonly healthIndicatorService: HealthIndicatorService,
-    private readonly pools: PoolManager,
+    // By its string token (the manager may be the other build's); without PoolModule, no pools.
+    @Optional() @Inject(POOL_MANAGER) private readonly pools: PoolRegistry = NO_POOLS,
   ) {}
 
   /** Checks the pool registered as `name`; the result is keyed by that name. */

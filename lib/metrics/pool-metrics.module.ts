@@ -9,6 +9,7 @@ import {
   Inject,
   Injectable,
   Module,
+  Optional,
   type DynamicModule,
   type OnModuleDestroy,
   type OnModuleInit,
@@ -16,8 +17,8 @@ import {
   type Type,
 } from '@nestjs/common';
 import { register as globalRegistry, type Registry } from 'prom-client';
-import { PoolManager } from '../nest/pool-manager.js';
-import { PoolManagerModule } from '../nest/pool-manager.module.js';
+import { POOL_MANAGER } from '../nest/pool.constants.js';
+import { NO_POOLS, type PoolRegistry } from '../nest/pool-registry.js';
 import {
   registerPoolMetrics,
   type PoolMetricsOptions,
@@ -42,8 +43,9 @@ export class PoolMetricsRegistration implements OnModuleInit, OnModuleDestroy {
   #unregister: UnregisterPoolMetrics | undefined;
 
   constructor(
-    private readonly manager: PoolManager,
     @Inject(POOL_METRICS_OPTIONS) private readonly options: PoolMetricsOptions,
+    // By its string token (the manager may be the other build's); without PoolModule, no pools.
+    @Optional() @Inject(POOL_MANAGER) private readonly manager: PoolRegistry = NO_POOLS,
   ) {}
 
   onModuleInit(): void {
@@ -68,7 +70,6 @@ export class PoolMetricsModule {
     ];
     return {
       module: PoolMetricsModule,
-      imports: [PoolManagerModule],
       providers,
       exports: [POOL_METRICS_REGISTRY],
       controllers: path === false ? [] : [createMetricsController(path, registry)],

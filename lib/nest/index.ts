@@ -10,6 +10,7 @@ export type { LoggablePool, PoolLoggerOptions } from './pool-logger.js';
 export { createPoolLogSink, poolLogContext } from './pool-log-sink.js';
 export type { PoolLoggerOption, PoolLogSink, PoolLogLevel } from './pool-log-sink.js';
 export {
+  POOL_MANAGER,
   POOL_TOKEN_PREFIX,
   DEFAULT_RETRY_ATTEMPTS,
   DEFAULT_RETRY_DELAY_MS,

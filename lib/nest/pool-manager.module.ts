@@ -1,4 +1,5 @@
 import { Global, Module } from '@nestjs/common';
+import { POOL_MANAGER } from './pool.constants.js';
 import { PoolManager } from './pool-manager.js';
 
 /**
@@ -7,5 +8,8 @@ import { PoolManager } from './pool-manager.js';
  * after those of the modules that use the pools.
  */
 @Global()
-@Module({ providers: [PoolManager], exports: [PoolManager] })
+@Module({
+  providers: [PoolManager, { provide: POOL_MANAGER, useExisting: PoolManager }],
+  exports: [PoolManager, POOL_MANAGER],
+})
 export class PoolManagerModule {}

@@ -6,8 +6,9 @@
  * No Nest import: the metrics entry (usable without Nest) reads it too.
  */
 import type { PoolGroupMemberStatus } from '../core/pool-group.js';
-import { ReplicaSet, type RoutedMemberPool } from '../backends/routing/replica-set.js';
-import { ShardedPool } from '../backends/routing/sharded-pool.js';
+import type { ReplicaSet, RoutedMemberPool } from '../backends/routing/replica-set.js';
+import { isRoutingKind } from '../backends/routing/routing-kind.js';
+import type { ShardedPool } from '../backends/routing/sharded-pool.js';
 import type { ManagedPool } from './managed-pool.js';
 
 /**
@@ -32,11 +33,12 @@ export interface PoolMember {
 /** The replica set of a pool that has replicas (PostgresPool's `replicaSet`), else undefined. */
 export function replicaSetOf(pool: object): ReplicaSet<RoutedMemberPool> | undefined {
   const set = (pool as { replicaSet?: unknown }).replicaSet;
-  return set instanceof ReplicaSet ? (set as ReplicaSet<RoutedMemberPool>) : undefined;
+  // A brand, not instanceof: the pool may come from the other build (see routing-kind.ts).
+  return isRoutingKind(set, 'replica-set') ? (set as ReplicaSet<RoutedMemberPool>) : undefined;
 }
 
 export function isShardedPool(pool: object): pool is ShardedPool {
-  return pool instanceof ShardedPool;
+  return isRoutingKind(pool, 'sharded-pool');
 }
 
 /** Whether the pool routes over several servers (replicas or shards). */

@@ -8,6 +8,11 @@ export { DEFAULT_POOL_NAME };
 
 /** Prefix of every pool token: `getPoolToken('users')` is `nestjs-pool:pool:users`. */
 export const POOL_TOKEN_PREFIX = 'nestjs-pool:pool:';
+/**
+ * Token of the app's PoolManager (also provided under its class). Health, metrics and the admin inject it by
+ * this string, so that loaded from the other build they still find the pools PoolModule registered.
+ */
+export const POOL_MANAGER = 'nestjs-pool:manager';
 /** Token of one forRootAsync() call's resolved options (suffixed with the pool name). */
 export const POOL_MODULE_OPTIONS_PREFIX = 'nestjs-pool:options:';
 

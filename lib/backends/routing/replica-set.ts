@@ -27,6 +27,7 @@ import { PoolConnectionError } from '../pool-connection-error.js';
 import { PoolQueryTimeoutError } from '../pool-query-timeout-error.js';
 import { PoolNoHealthyMemberError } from './routing-errors.js';
 import type { ReadFallback, ResolvedReplicaRouting } from './routing-options.js';
+import { brandRoutingKind } from './routing-kind.js';
 
 /**
  * What routing needs of a member pool: a BackendPool has all of it (a structural type, because the
@@ -283,6 +284,7 @@ export class ReplicaSet<P extends RoutedMemberPool> {
     else if (change.circuit === 'closed') void this.group.check(member);
   }
 }
+brandRoutingKind(ReplicaSet, 'replica-set');
 
 /**
  * The failures that are the member's, whatever the backend: it cannot lend (circuit open, closed, its

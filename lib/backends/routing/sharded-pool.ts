@@ -25,6 +25,7 @@ import type { MemberHealthResult, RoutedHealthCheckResult, RoutedMemberPool } fr
 import { PoolFanOutError, PoolUnknownShardError } from './routing-errors.js';
 import type { ShardKey } from './routing-options.js';
 import { RendezvousHash } from './shard-hash.js';
+import { brandRoutingKind } from './routing-kind.js';
 
 const inspectSymbol = Symbol.for('nodejs.util.inspect.custom');
 
@@ -262,6 +263,7 @@ export class ShardedPool<P extends ShardMemberPool = ShardMemberPool> implements
     return [...this.#pools.values()];
   }
 }
+brandRoutingKind(ShardedPool, 'sharded-pool');
 
 function ordered<R>(names: readonly string[], values: Record<string, R>): Record<string, R> {
   const result: Record<string, R> = {};
