@@ -232,92 +232,58 @@ describe('PoolGroup membership', () => {
     expect(g.pick()?.name).toBe('r1');
   });
 
-  it('works over real engine pools: an open circuit breaker takes a member out, a recovered one comes back', async () => {
-    const factories = [new FakeFactory(), new FakeFactory()];
-    const pools = factories.map(
-      (factory, i) =>
-        new Pool<FakeConnection>({
-          name: `p${i}`,
-          factory,
-          acquireTimeoutMs: 200,
-          createRetry: { initialDelayMs: 5, maxDelayMs: 5, factor: 1, jitter: 0 },
-          circuitBreaker: { failureThreshold: 2, resetTimeoutMs: 50 },
-        }),
-    );
-    const g = new PoolGroup<Pool<FakeConnection>>({
-      name: 'engine',
-      balance: 'round-robin',
-      members: pools.map((pool, i) => ({ name: `p${i}`, pool })),
-      check: async (pool) => {
-        const lease = await pool.acquire({ timeoutMs: 100 });
-        lease.release();
-      },
-      recheckIntervalMs: 20,
-    });
-    try {
-      await Promise.all(pools.map((p) => p.start()));
-      factories[1]!.failing = true;
-      // Force p1 to need new connections: its idle one is destroyed.
-      const lease = await pools[1]!.acquire();
-      lease.destroy(new Error('gone'));
-      await pools[1]!.acquire().then(
-        (l) => l.release(),
-        () => undefined,
+  // Without a check function the member comes back on its pool's own half-open probe: nobody calls a pool
+  // the group routes around, so the probe must go out with nobody waiting.
+  it.each([
+    [
+      'a check function that acquires',
+      async (pool: Pool<FakeConnection>) => (await pool.acquire({ timeoutMs: 100 })).release(),
+    ],
+    ['no check function', undefined],
+  ])(
+    'works over real engine pools (%s): an open circuit breaker takes a member out, a recovered one comes back',
+    async (_, check) => {
+      const factories = [new FakeFactory(), new FakeFactory()];
+      const pools = factories.map(
+        (factory, i) =>
+          new Pool<FakeConnection>({
+            name: `p${i}`,
+            factory,
+            acquireTimeoutMs: 200,
+            createRetry: { initialDelayMs: 5, maxDelayMs: 5, factor: 1, jitter: 0 },
+            circuitBreaker: { failureThreshold: 2, resetTimeoutMs: 50 },
+          }),
       );
-      await waitFor(() => pools[1]!.metrics().circuit !== 'closed', 'p1 circuit open');
-      expect(new Set(picks(g as unknown as PoolGroup<FakeMember>, 10))).toEqual(new Set(['p0']));
-      expect(g.status('p1').healthy).toBe(false);
-      factories[1]!.failing = false;
-      await waitFor(() => g.status('p1').healthy, 'p1 back', 3000);
-      expect(pools[1]!.metrics().circuit).toBe('closed');
-      expect(new Set(picks(g as unknown as PoolGroup<FakeMember>, 10))).toEqual(new Set(['p0', 'p1']));
-    } finally {
-      g.close();
-      await Promise.all(pools.map((p) => p.close()));
-    }
-  });
-});
-
-describe('PoolGroup over engine pools without a check function', () => {
-  it('a member whose circuit opened comes back once its server does (the half-open probe needs no caller)', async () => {
-    const factories = [new FakeFactory(), new FakeFactory()];
-    const pools = factories.map(
-      (factory, i) =>
-        new Pool<FakeConnection>({
-          name: `p${i}`,
-          factory,
-          acquireTimeoutMs: 200,
-          createRetry: { initialDelayMs: 5, maxDelayMs: 5, factor: 1, jitter: 0 },
-          circuitBreaker: { failureThreshold: 2, resetTimeoutMs: 50 },
-        }),
-    );
-    const g = new PoolGroup<Pool<FakeConnection>>({
-      name: 'engine',
-      balance: 'round-robin',
-      members: pools.map((pool, i) => ({ name: `p${i}`, pool })),
-      recheckIntervalMs: 20,
-    });
-    try {
-      await Promise.all(pools.map((p) => p.start()));
-      factories[1]!.failing = true;
-      (await pools[1]!.acquire()).destroy(new Error('gone'));
-      await pools[1]!.acquire().then(
-        (l) => l.release(),
-        () => undefined,
-      );
-      await waitFor(() => pools[1]!.metrics().circuit !== 'closed', 'p1 circuit open');
-      expect(new Set(picks(g as unknown as PoolGroup<FakeMember>, 10))).toEqual(new Set(['p0']));
-      expect(g.status('p1').healthy).toBe(false);
-      // Nobody calls p1 now (the group routes around it), yet it must come back once its server does.
-      factories[1]!.failing = false;
-      await waitFor(() => g.status('p1').healthy, 'p1 back', 3000);
-      expect(pools[1]!.metrics().circuit).toBe('closed');
-      expect(new Set(picks(g as unknown as PoolGroup<FakeMember>, 10))).toEqual(new Set(['p0', 'p1']));
-    } finally {
-      g.close();
-      await Promise.all(pools.map((p) => p.close()));
-    }
-  });
+      const g = new PoolGroup<Pool<FakeConnection>>({
+        name: 'engine',
+        balance: 'round-robin',
+        members: pools.map((pool, i) => ({ name: `p${i}`, pool })),
+        ...(check === undefined ? {} : { check }),
+        recheckIntervalMs: 20,
+      });
+      try {
+        await Promise.all(pools.map((p) => p.start()));
+        factories[1]!.failing = true;
+        // Force p1 to need new connections: its idle one is destroyed.
+        const lease = await pools[1]!.acquire();
+        lease.destroy(new Error('gone'));
+        await pools[1]!.acquire().then(
+          (l) => l.release(),
+          () => undefined,
+        );
+        await waitFor(() => pools[1]!.metrics().circuit !== 'closed', 'p1 circuit open');
+        expect(new Set(picks(g as unknown as PoolGroup<FakeMember>, 10))).toEqual(new Set(['p0']));
+        expect(g.status('p1').healthy).toBe(false);
+        factories[1]!.failing = false;
+        await waitFor(() => g.status('p1').healthy, 'p1 back', 3000);
+        expect(pools[1]!.metrics().circuit).toBe('closed');
+        expect(new Set(picks(g as unknown as PoolGroup<FakeMember>, 10))).toEqual(new Set(['p0', 'p1']));
+      } finally {
+        g.close();
+        await Promise.all(pools.map((p) => p.close()));
+      }
+    },
+  );
 });
 
 describe('PoolGroup options', () => {

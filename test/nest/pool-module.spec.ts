@@ -316,57 +316,44 @@ describe('failures at bootstrap', () => {
   it('a bad lifecycle option or a failing forRootAsync factory fails bootstrap and closes the pools already open', async () => {
     const failures = [
       {
-        name: 'broken',
-        imports: (app: string) => [
-          PoolModule.forRoot({
-            name: 'users',
-            backend: 'postgres',
-            uri: pgUrl({ application_name: app }),
-            pool: { min: 2 },
-          }),
-          PoolModule.forRoot({ name: 'broken', backend: 'postgres', uri: DATABASE_URL, retryAttempts: -1 }),
-        ],
+        name: 'lifecycle option',
+        broken: PoolModule.forRoot({
+          name: 'broken',
+          backend: 'postgres',
+          uri: DATABASE_URL,
+          retryAttempts: -1,
+        }),
         expected: /retryAttempts/,
       },
       {
         name: 'factory',
-        imports: (app: string) => [
-          PoolModule.forRoot({
-            name: 'users',
-            backend: 'postgres',
-            uri: pgUrl({ application_name: app }),
-            pool: { min: 2 },
-          }),
-          PoolModule.forRootAsync({
-            name: 'broken',
-            useFactory: async (): Promise<PoolModuleFactoryOptions> => {
-              await new Promise((resolve) => setTimeout(resolve, 20));
-              throw new Error('DATABASE_URL is not set');
-            },
-          }),
-        ],
+        broken: PoolModule.forRootAsync({
+          name: 'broken',
+          useFactory: async (): Promise<PoolModuleFactoryOptions> => {
+            await new Promise((resolve) => setTimeout(resolve, 20));
+            throw new Error('DATABASE_URL is not set');
+          },
+        }),
         expected: /DATABASE_URL is not set/,
       },
       {
         name: 'factory result',
-        imports: (app: string) => [
-          PoolModule.forRoot({
-            name: 'users',
-            backend: 'postgres',
-            uri: pgUrl({ application_name: app }),
-            pool: { min: 2 },
-          }),
-          PoolModule.forRootAsync({
-            name: 'broken',
-            useFactory: () => null as unknown as PoolModuleFactoryOptions,
-          }),
-        ],
+        broken: PoolModule.forRootAsync({
+          name: 'broken',
+          useFactory: () => null as unknown as PoolModuleFactoryOptions,
+        }),
         expected: /must return the pool options/,
       },
     ];
     for (const failure of failures) {
       const app = uniqueName('abort');
-      const error = await Test.createTestingModule({ imports: failure.imports(app) })
+      const users = PoolModule.forRoot({
+        name: 'users',
+        backend: 'postgres',
+        uri: pgUrl({ application_name: app }),
+        pool: { min: 2 },
+      });
+      const error = await Test.createTestingModule({ imports: [users, failure.broken] })
         .compile()
         .catch((e: unknown) => e);
       expect(String(error)).toMatch(failure.expected);
