@@ -89,7 +89,8 @@ export class FaultProxy {
   /** Listen/close operations run one after another, whatever order the mode changes come in. */
   private listenChain: Promise<void> = Promise.resolve();
   private readonly links = new Set<Link>();
-  private readonly waiters = new Set<() => void>();
+  /** waitForConnections() calls in progress: their check, and how to fail them. */
+  private readonly waiters = new Map<() => void, (error: Error) => void>();
   private readonly counters: FaultProxyStats = { accepted: 0, bytesUp: 0, bytesDown: 0, bytesDropped: 0 };
 
   constructor(options: FaultProxyOptions) {
@@ -194,13 +195,17 @@ export class FaultProxy {
         this.waiters.delete(check);
         resolve();
       };
-      const timer = setTimeout(() => {
+      const fail = (error: Error): void => {
+        clearTimeout(timer);
         this.waiters.delete(check);
-        reject(
+        reject(error);
+      };
+      const timer = setTimeout(() => {
+        fail(
           new Error(`FaultProxy: ${this.connections} connections, expected ${count} within ${timeoutMs} ms`),
         );
       }, timeoutMs);
-      this.waiters.add(check);
+      this.waiters.set(check, fail);
     });
   }
 
@@ -210,6 +215,10 @@ export class FaultProxy {
     this.stopped = true;
     const closing = [...this.links].map((link) => link.destroy());
     await Promise.all([this.setListening(false), ...closing]);
+    // Nothing will connect any more: a wait for a count other than 0 fails now, not at its timeout.
+    this.notify();
+    for (const fail of [...this.waiters.values()])
+      fail(new Error('FaultProxy: stopped while waiting for connections'));
   }
 
   // ---------------------------------------------------------------------------------------------------
@@ -257,7 +266,7 @@ export class FaultProxy {
 
   /** @internal Re-evaluates waitForConnections() waiters. */
   notify(): void {
-    for (const check of [...this.waiters]) check();
+    for (const check of [...this.waiters.keys()]) check();
   }
 
   private setMode(mode: FaultMode): Promise<void> {

@@ -341,6 +341,16 @@ describe('FaultProxy', () => {
     await expect(proxy.pass()).rejects.toThrow('not running');
   });
 
+  it('stop() fails a waitForConnections() still waiting, at once instead of at its timeout', async () => {
+    const other = new FaultProxy({ target: { host: '127.0.0.1', port: 1 } });
+    await other.start();
+    const waiting = other.waitForConnections(3, 60_000).catch((e: unknown) => e);
+    const startedAt = performance.now();
+    await other.stop();
+    expect(String(await waiting)).toContain('stopped while waiting');
+    expect(performance.now() - startedAt).toBeLessThan(1000);
+  });
+
   it('rejects bad arguments', async () => {
     expect(() => proxy.closeAfterBytes(-1)).toThrow(RangeError);
     expect(() => proxy.latency({ ms: Number.NaN })).toThrow(RangeError);
