@@ -8,7 +8,7 @@
  * failed bootstrap leaves no sockets behind.
  */
 import { Injectable, type BeforeApplicationShutdown, type OnApplicationShutdown } from '@nestjs/common';
-import { MAX_TIMER_MS, PoolConfigError, PoolError, type PoolMetrics } from '../core/index.js';
+import { MAX_TIMER_MS, OptionReader, PoolConfigError, PoolError, type PoolMetrics } from '../core/index.js';
 import {
   createPool,
   PoolDriverMissingError,
@@ -229,51 +229,18 @@ function splitOptions(
   }
   const { retryAttempts, retryDelayMs, shutdown, logger, ...poolOptions } = options as PoolModuleOptions &
     PoolModuleLifecycleOptions;
-  const check = (field: string, value: unknown, integer: boolean): void => {
-    if (value === undefined) return;
-    if (
-      typeof value !== 'number' ||
-      !(value >= 0) ||
-      !Number.isFinite(value) ||
-      (integer && !Number.isInteger(value))
-    ) {
-      throw new PoolConfigError(
-        name,
-        field,
-        `must be a non-negative ${integer ? 'whole ' : ''}number (got ${String(value)})`,
-      );
-    }
-  };
-  // A timer's delay, as the engine takes them: at most MAX_TIMER_MS (Node fires a longer one at once);
-  // Infinity where the wait may be unbounded (shutdown).
-  const duration = (field: string, value: unknown, allowInfinity: boolean): void => {
-    if (value === Infinity && allowInfinity) return;
-    check(field, value, false);
-    if (typeof value === 'number' && value > MAX_TIMER_MS) {
-      throw new PoolConfigError(
-        name,
-        field,
-        `must be at most ${MAX_TIMER_MS} ms${allowInfinity ? ', or Infinity' : ''} (got ${value})`,
-      );
-    }
-  };
-  check('retryAttempts', retryAttempts, true);
-  duration('retryDelayMs', retryDelayMs, false);
-  if (shutdown !== undefined) {
-    if (typeof shutdown !== 'object' || shutdown === null) {
-      throw new PoolConfigError(name, 'shutdown', 'must be an object');
-    }
-    for (const key of Object.keys(shutdown)) {
-      if (key !== 'drainTimeoutMs' && key !== 'closeTimeoutMs') {
-        throw new PoolConfigError(
-          name,
-          `shutdown.${key}`,
-          'unknown option; known: drainTimeoutMs, closeTimeoutMs',
-        );
-      }
-    }
-    duration('shutdown.drainTimeoutMs', shutdown.drainTimeoutMs, true);
-    duration('shutdown.closeTimeoutMs', shutdown.closeTimeoutMs, true);
+  // Checked as the engine checks its own options (typed errors naming the field); the values are kept as
+  // given (openPool applies the defaults). Timer delays are at most MAX_TIMER_MS (Node fires a longer one
+  // at once); the shutdown waits may be Infinity (unbounded).
+  const read = new OptionReader(name, options as unknown as Record<string, unknown>);
+  read.number('retryAttempts', 0, { min: 0, integer: true });
+  read.number('retryDelayMs', 0, { min: 0, max: MAX_TIMER_MS });
+  const shutdownRead = read.nested('shutdown');
+  if (shutdownRead !== undefined) {
+    shutdownRead.rejectUnknown(['drainTimeoutMs', 'closeTimeoutMs']);
+    const wait = { min: 0, max: MAX_TIMER_MS, allowInfinity: true };
+    shutdownRead.number('drainTimeoutMs', 0, wait);
+    shutdownRead.number('closeTimeoutMs', 0, wait);
   }
   if (logger !== undefined && logger !== false && !isLoggerService(logger)) {
     throw new PoolConfigError(
