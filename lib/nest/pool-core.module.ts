@@ -45,17 +45,11 @@ export class PoolCoreModule {
       provide: getPoolToken(name),
       inject: [PoolManager, optionsToken],
       useFactory: async (manager: PoolManager, factoryOptions: PoolModuleOptions) => {
-        let resolved: PoolModuleOptions;
-        try {
-          // Lifecycle options may be given on forRootAsync() itself or returned by the factory.
-          resolved = {
-            ...pickLifecycle(options),
-            ...checkFactoryResult(name, factoryOptions),
-          } as PoolModuleOptions;
-        } catch (error) {
-          await manager.abort(error); // bootstrap fails: the pools already open must not stay open
-          throw error;
-        }
+        // Lifecycle options may be given on forRootAsync() itself or returned by the factory.
+        const resolved = await manager.failBootstrapOnError(
+          () =>
+            ({ ...pickLifecycle(options), ...checkFactoryResult(name, factoryOptions) }) as PoolModuleOptions,
+        );
         return manager.openPool(name, resolved);
       },
     };
@@ -80,14 +74,8 @@ export class PoolCoreModule {
 function createOptionsProviders(name: string, token: string, options: PoolModuleAsyncOptions): Provider[] {
   const guarded =
     <A extends unknown[]>(produce: (...args: A) => unknown) =>
-    async (manager: PoolManager, ...args: A): Promise<unknown> => {
-      try {
-        return await produce(...args);
-      } catch (error) {
-        await manager.abort(error);
-        throw error;
-      }
-    };
+    (manager: PoolManager, ...args: A): Promise<unknown> =>
+      manager.failBootstrapOnError(() => produce(...args));
   if (options.useFactory !== undefined) {
     // Its parameters are whatever `inject` lists: typed `never[]` so any factory fits.
     const useFactory = options.useFactory as (...args: unknown[]) => unknown;

@@ -50,41 +50,14 @@ export class PoolManager implements BeforeApplicationShutdown, OnApplicationShut
    * A pool with replicas or shards is one managed pool: its start/drain/close cover every member.
    */
   async openPool(name: string, options: PoolModuleOptions): Promise<ManagedPool> {
-    let split: ReturnType<typeof splitOptions>;
+    let registered: ReturnType<PoolManager['register']>;
     try {
-      split = splitOptions(name, options);
+      registered = this.register(name, options);
     } catch (error) {
       await this.abort(error);
       throw error;
     }
-    const { lifecycle, poolOptions } = split;
-    if (this.pools.has(name)) {
-      const error = new PoolConfigError(
-        name,
-        'name',
-        `a pool named "${name}" is already registered; each PoolModule.forRoot()/forRootAsync() needs a unique name`,
-      );
-      await this.abort(error);
-      throw error;
-    }
-    let pool: ManagedPool;
-    try {
-      // A BackendPool, or a ShardedPool when the options have `shards`: both are managed pools.
-      pool = createPool({ ...poolOptions, name });
-    } catch (error) {
-      await this.abort(error);
-      throw error;
-    }
-    // Subscribed before start(), so the first connection failures and the `ready` line are logged.
-    const log = createPoolLogSink(name, lifecycle.logger);
-    const logger = new RoutedPoolLogger(pool, log).attach();
-    this.pools.set(name, {
-      pool,
-      drainTimeoutMs: lifecycle.shutdown?.drainTimeoutMs ?? DEFAULT_SHUTDOWN_DRAIN_TIMEOUT_MS,
-      closeTimeoutMs: lifecycle.shutdown?.closeTimeoutMs ?? DEFAULT_SHUTDOWN_CLOSE_TIMEOUT_MS,
-      log,
-      logger,
-    });
+    const { lifecycle, pool, log } = registered;
     const attempts = lifecycle.retryAttempts ?? DEFAULT_RETRY_ATTEMPTS;
     const delayMs = lifecycle.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS;
     for (let attempt = 0; ; attempt++) {
@@ -114,6 +87,38 @@ export class PoolManager implements BeforeApplicationShutdown, OnApplicationShut
       });
     }
     return pool;
+  }
+
+  /**
+   * Checks the options, creates the pool and registers it, with its logger. Synchronous: the name check and
+   * the registration happen together (two providers opening one name can't both pass), and start() follows
+   * without a turn in between.
+   */
+  private register(
+    name: string,
+    options: PoolModuleOptions,
+  ): { lifecycle: PoolModuleLifecycleOptions; pool: ManagedPool; log: PoolLogSink } {
+    const { lifecycle, poolOptions } = splitOptions(name, options);
+    if (this.pools.has(name)) {
+      throw new PoolConfigError(
+        name,
+        'name',
+        `a pool named "${name}" is already registered; each PoolModule.forRoot()/forRootAsync() needs a unique name`,
+      );
+    }
+    // A BackendPool, or a ShardedPool when the options have `shards`: both are managed pools.
+    const pool: ManagedPool = createPool({ ...poolOptions, name });
+    // Subscribed before start(), so the first connection failures and the `ready` line are logged.
+    const log = createPoolLogSink(name, lifecycle.logger);
+    const logger = new RoutedPoolLogger(pool, log).attach();
+    this.pools.set(name, {
+      pool,
+      drainTimeoutMs: lifecycle.shutdown?.drainTimeoutMs ?? DEFAULT_SHUTDOWN_DRAIN_TIMEOUT_MS,
+      closeTimeoutMs: lifecycle.shutdown?.closeTimeoutMs ?? DEFAULT_SHUTDOWN_CLOSE_TIMEOUT_MS,
+      log,
+      logger,
+    });
+    return { lifecycle, pool, log };
   }
 
   /** The pool registered under `name`; throws naming the registered ones if there is none. */
@@ -209,10 +214,21 @@ export class PoolManager implements BeforeApplicationShutdown, OnApplicationShut
   }
 
   /**
-   * @internal Bootstrap failed (here, or in a forRootAsync() options factory): close what is open now; pools
-   * still opening close when they finish.
+   * @internal Runs a step before openPool() (a forRootAsync() options factory, the check of what it
+   * returned). If it throws, bootstrap fails, and Nest runs no shutdown hook: the pools already open are
+   * closed, then it rethrows.
    */
-  async abort(error: unknown): Promise<void> {
+  async failBootstrapOnError<R>(step: () => R | Promise<R>): Promise<R> {
+    try {
+      return await step();
+    } catch (error) {
+      await this.abort(error);
+      throw error;
+    }
+  }
+
+  /** Bootstrap failed: close what is open now; pools still opening close when they finish. */
+  private async abort(error: unknown): Promise<void> {
     this.aborted ??= error instanceof Error ? error : new Error(String(error));
     for (const wake of [...this.retryWaits]) wake();
     await this.closeAll();
