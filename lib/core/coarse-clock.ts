@@ -25,13 +25,18 @@ const TICK_MS = 10;
 /** Quiet ticks (no reads) before the ticker stops. */
 const IDLE_TICKS_BEFORE_STOP = 100;
 
-let cachedNow = preciseNow();
+/**
+ * The cached reading, as a raw double (a Float64Array element; a module `let` would box it), or Infinity
+ * while the ticker is stopped, so that coarseReading() errs towards "long ago" then, never towards "just now".
+ */
+const reading = new Float64Array(1);
+reading[0] = Infinity;
 let ticker: ReturnType<typeof setInterval> | null = null;
 let readSinceTick = false;
 let quietTicks = 0;
 
 function tick(): void {
-  cachedNow = preciseNow();
+  reading[0] = preciseNow();
   if (readSinceTick) {
     readSinceTick = false;
     quietTicks = 0;
@@ -41,7 +46,7 @@ function tick(): void {
 }
 
 function startTicker(): void {
-  cachedNow = preciseNow();
+  reading[0] = preciseNow();
   quietTicks = 0;
   ticker = setInterval(tick, TICK_MS);
   ticker.unref();
@@ -51,7 +56,17 @@ function startTicker(): void {
 export function coarseNow(): number {
   if (ticker === null) startTicker();
   readSinceTick = true;
-  return cachedNow;
+  return reading[0]!;
+}
+
+/**
+ * The cached reading without starting the ticker or keeping it alive: at most ~TICK_MS stale while something
+ * calls coarseNow(), and +Infinity once the ticker has stopped. For checks where "too late" is the safe side
+ * (is this connection due for validation?) on a path that already calls coarseNow() elsewhere (every release
+ * stamps lastUsedAt with it), so the check is one load.
+ */
+export function coarseReading(): number {
+  return reading[0]!;
 }
 
 /** Stops the ticker (the next read restarts it). Used when the last pool closes. */
@@ -59,5 +74,6 @@ export function stopCoarseClock(): void {
   if (ticker !== null) {
     clearInterval(ticker);
     ticker = null;
+    reading[0] = Infinity;
   }
 }

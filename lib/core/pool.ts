@@ -7,7 +7,7 @@
  * allocation beyond the lease and its resolved promise, events only when someone listens.
  */
 import { CircuitBreaker } from './circuit-breaker.js';
-import { coarseNow, preciseNow } from './coarse-clock.js';
+import { coarseNow, coarseReading, preciseNow } from './coarse-clock.js';
 import { createBackoffDelay } from './create-backoff.js';
 import { DeadlineTimer } from './deadline-timer.js';
 import { DynamicSizer } from './dynamic-sizer.js';
@@ -435,7 +435,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
    * so that it stays within V8's small-function size and inlines into acquire() wherever it is called.
    */
   private validationDue(entry: PooledConnection<T>): boolean {
-    return coarseNow() - entry.lastUsedAt >= this.validateAfterIdleMs;
+    return coarseReading() - entry.lastUsedAt >= this.validateAfterIdleMs;
   }
 
   /** Acquires, runs `fn` with the connection, and always gives it back (destroyed if `isBroken` says so). */
