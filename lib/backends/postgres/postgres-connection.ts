@@ -268,6 +268,19 @@ export function isClientBroken(client: Client, error: unknown): boolean {
   return isConnectionError(error);
 }
 
+/** Socket-level codes: the connection is gone, whatever the statement was. */
+const SOCKET_ERROR_CODES: ReadonlySet<string> = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ERR_STREAM_DESTROYED',
+]);
+
+/** A SQLSTATE: five characters, digits and upper-case letters. pg's own client-side errors carry none. */
+const SQLSTATE = /^[0-9A-Z]{5}$/;
+
 /**
  * Is `error` pg (or the server) saying the connection itself failed: a socket error, the connection ended,
  * or a FATAL/PANIC or connection-class SQLSTATE after which the server ends the session?
@@ -280,8 +293,10 @@ export function isConnectionError(error: unknown): boolean {
   if (typeof code === 'string') {
     // 08xxx connection exceptions; 57P01-57P05 admin/crash shutdown, cannot connect now, idle timeouts.
     if (code.startsWith('08') || code.startsWith('57P')) return true;
-    if (['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNREFUSED', 'ERR_STREAM_DESTROYED'].includes(code))
-      return true;
+    if (SOCKET_ERROR_CODES.has(code)) return true;
+    // Any other SQLSTATE is the statement's fault, even when its message quotes "Connection terminated"
+    // (say, from the caller's own input): only pg's client-side errors are recognised by their wording.
+    if (SQLSTATE.test(code)) return false;
   }
   return (
     typeof message === 'string' &&

@@ -36,6 +36,9 @@ export function validatePostgresOptions(
   options: ResolvedBackendOptions,
   fail: (field: string, reason: string) => never,
 ): void {
+  const ownedInUri = ownedUriParameter(options.uri);
+  if (ownedInUri !== undefined)
+    fail('uri', `sets ?${ownedInUri}, which the pool owns: ${OWNED_BY_POOL[ownedInUri]!}`);
   const connection = options.connection;
   if (connection === undefined) return;
   for (const [key, hint] of Object.entries(OWNED_BY_POOL)) {
@@ -56,6 +59,23 @@ export function validatePostgresOptions(
     const value = connection[key];
     if (value !== undefined && typeof value !== 'string') fail(`connection.${key}`, 'must be a string');
   }
+}
+
+/**
+ * The first query parameter of `uri` that the pool owns, if any: pg copies every URI parameter into the
+ * client's config, so `?query_timeout=100` would otherwise arm pg's own timer (an untyped error, and the
+ * connection lent on) behind the pool's back. Only the query string is read: it holds no password.
+ */
+function ownedUriParameter(uri: string | undefined): string | undefined {
+  if (uri === undefined) return undefined;
+  const query = uri.indexOf('?');
+  if (query < 0) return undefined;
+  const end = uri.indexOf('#', query);
+  const parameters = new URLSearchParams(uri.slice(query + 1, end < 0 ? undefined : end));
+  for (const key of parameters.keys()) {
+    if (Object.hasOwn(OWNED_BY_POOL, key)) return key;
+  }
+  return undefined;
 }
 
 /** `postgres://user@host:port/database`, without a password, for logs when there is no `uri`. */

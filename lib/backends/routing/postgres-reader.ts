@@ -10,6 +10,7 @@
  */
 import type { Client, QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import type { AcquireOptions, Lease } from '../../core/index.js';
+import { isConnectionError } from '../postgres/postgres-connection.js';
 import type { PostgresPool } from '../postgres/postgres-pool.js';
 import type { TransactionOptions } from '../postgres/postgres-options.js';
 import { isPoolLevelFailure, type ReplicaSet } from './replica-set.js';
@@ -76,22 +77,5 @@ export class PostgresReader {
  * query's fault and keeps the replica in the rotation.
  */
 export function isPostgresMemberFailure(error: unknown): boolean {
-  if (isPoolLevelFailure(error)) return true;
-  if (typeof error !== 'object' || error === null) return false;
-  const { severity, code, message } = error as { severity?: unknown; code?: unknown; message?: unknown };
-  if (severity === 'FATAL' || severity === 'PANIC') return true;
-  if (typeof code === 'string') {
-    if (code.startsWith('08') || code.startsWith('57P')) return true;
-    if (
-      ['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNREFUSED', 'EHOSTUNREACH', 'ERR_STREAM_DESTROYED'].includes(
-        code,
-      )
-    ) {
-      return true;
-    }
-  }
-  return (
-    typeof message === 'string' &&
-    /Connection terminated|not queryable|Client was closed|Connection ended/i.test(message)
-  );
+  return isPoolLevelFailure(error) || isConnectionError(error);
 }

@@ -108,6 +108,12 @@ describe('createPool() option errors', () => {
     expect(configError({ backend: 'postgres', connection: { query_timeout: 5 } }).field).toBe(
       'connection.query_timeout',
     );
+    // pg copies every URI parameter into its config: the pool's own settings can't be slipped in there.
+    for (const key of ['query_timeout', 'connectionTimeoutMillis', 'pipeline']) {
+      const inUri = configError({ backend: 'postgres', uri: pgUrl({ [key]: '50' }) });
+      expect(inUri.field).toBe('uri');
+      expect(inUri.message).toContain(`?${key}`);
+    }
     expect(configError({ backend: 'postgres', connection: { port: 70000 } }).field).toBe('connection.port');
     expect(configError({ backend: 'postgres', connection: { password: 12 } }).field).toBe(
       'connection.password',

@@ -72,6 +72,23 @@ describe('PostgresPool: connection errors are typed, statement errors are not', 
     }
   });
 
+  it('a statement error whose message quotes "Connection terminated" is still the statement’s', async () => {
+    // The caller's own input ends up in the server's message; only pg's client-side errors (no SQLSTATE) are
+    // recognised by their wording.
+    const app = uniqueName('stmt_quote');
+    const pool = poolFor(app);
+    await pool.start();
+    try {
+      const error = await pool.query('SELECT $1::int', ['Connection terminated']).catch((e: unknown) => e);
+      expect(error).not.toBeInstanceOf(PoolError);
+      expect(error).toMatchObject({ code: '22P02' });
+      expect((await pool.query('SELECT 1 AS n')).rows).toEqual([{ n: 1 }]);
+      expect(pool.metrics()).toMatchObject({ created: 1, destroyed: { error: 0 } });
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('a transaction whose connection is terminated: PoolConnectionError with the SQLSTATE, connection destroyed', async () => {
     const app = uniqueName('tx_kill');
     const pool = poolFor(app);

@@ -357,6 +357,10 @@ describe('PostgresPool with replicas', () => {
     await expect(pool.read.query('SELECT * FROM np_no_such_table_routing')).rejects.toMatchObject({
       code: '42P01',
     });
+    // Nor does one whose message happens to quote pg's "Connection terminated" (the caller's input).
+    await expect(pool.read.query('SELECT $1::int', ['Connection terminated'])).rejects.toMatchObject({
+      code: '22P02',
+    });
     expect(group.members().every((m) => m.healthy)).toBe(true);
 
     let calls = 0;
