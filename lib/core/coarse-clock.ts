@@ -27,7 +27,7 @@ const IDLE_TICKS_BEFORE_STOP = 100;
 
 /**
  * The cached reading, as a raw double (a Float64Array element; a module `let` would box it), or Infinity
- * while the ticker is stopped, so that coarseReading() errs towards "long ago" then, never towards "just now".
+ * while the ticker is stopped (never a stale reading: see coarseReading).
  */
 const reading = new Float64Array(1);
 reading[0] = Infinity;
@@ -60,13 +60,13 @@ export function coarseNow(): number {
 }
 
 /**
- * The cached reading without starting the ticker or keeping it alive: at most ~TICK_MS stale while something
- * calls coarseNow(), and +Infinity once the ticker has stopped. For checks where "too late" is the safe side
- * (is this connection due for validation?) on a path that already calls coarseNow() elsewhere (every release
- * stamps lastUsedAt with it), so the check is one load.
+ * coarseNow() for hot-path checks on a path that already calls coarseNow() elsewhere (every release stamps
+ * lastUsedAt with it, which keeps the ticker alive): one load and compare while the ticker runs, and no write.
+ * A stopped ticker (Infinity) is restarted, so the value is never staler than coarseNow()'s.
  */
 export function coarseReading(): number {
-  return reading[0]!;
+  const now = reading[0]!;
+  return now !== Infinity ? now : coarseNow();
 }
 
 /** Stops the ticker (the next read restarts it). Used when the last pool closes. */

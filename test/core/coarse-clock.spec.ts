@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { coarseNow, coarseReading, preciseNow, stopCoarseClock } from '../../lib/core/coarse-clock.js';
-import { FakeFactory } from '../support/fake-factory.js';
+import { delay, FakeFactory } from '../support/fake-factory.js';
 import { usePoolHarness } from '../support/pool-harness.js';
 
 const makePool = usePoolHarness('clock');
@@ -16,27 +16,40 @@ describe('coarse clock', () => {
     expect(coarseReading()).toBe(now);
   });
 
-  it('coarseReading() is +Infinity ("long ago") while the ticker is stopped, never a stale time', () => {
-    coarseNow();
+  it('coarseReading() after the ticker stopped is a fresh reading, not the one from when it stopped', async () => {
+    const old = coarseNow();
     stopCoarseClock();
-    expect(coarseReading()).toBe(Infinity);
-    const restarted = coarseNow(); // the next coarseNow() restarts it with a fresh reading
-    expect(Number.isFinite(restarted)).toBe(true);
-    expect(coarseReading()).toBe(restarted);
+    await delay(40);
+    const before = preciseNow();
+    const now = coarseReading();
+    expect(now).toBeGreaterThanOrEqual(before);
+    expect(now - old).toBeGreaterThanOrEqual(35);
+    expect(coarseReading()).toBe(now); // and the ticker runs again
   });
 
-  it('a borrow inside the bypass window is validated when the clock has stopped (errs towards checking)', async () => {
+  it('the bypass window holds across a stopped clock: a recently used connection is not validated', async () => {
     const { pool, factory } = makePool(
       { max: 1, validationBypassMs: 60_000 },
       new FakeFactory({ withValidate: true }),
     );
-    (await pool.acquire()).release();
-    (await pool.acquire()).release(); // used just now: bypassed
+    await pool.start();
+    stopCoarseClock(); // as after a quiet second with no reader
+    (await pool.acquire()).release(); // brand new: inside the window
+    stopCoarseClock();
+    await delay(20);
+    (await pool.acquire()).release(); // used 20 ms ago
     expect(factory.validations).toBe(0);
-    stopCoarseClock(); // as after a quiet second with no reader: no reading to trust
+  });
+
+  it('a connection idle past the bypass window is validated even if the clock stopped meanwhile', async () => {
+    const { pool, factory } = makePool(
+      { max: 1, validationBypassMs: 30 },
+      new FakeFactory({ withValidate: true }),
+    );
     (await pool.acquire()).release();
-    expect(factory.validations).toBe(1);
-    (await pool.acquire()).release(); // the release restarted the clock: bypassed again
+    stopCoarseClock();
+    await delay(60);
+    (await pool.acquire()).release();
     expect(factory.validations).toBe(1);
   });
 });
