@@ -67,7 +67,14 @@ export interface RedisClientState {
   commandMs: number;
   /** The message of the last command that failed (redacted). */
   lastCommandError: string | undefined;
+  /** Every listener on the client once connected (the pool's, ioredis' own): what a release restores. */
+  listeners: ListenerSnapshot | undefined;
 }
+
+/** Listeners by event name, as `rawListeners()` gives them (`once` wrappers included). */
+type ListenerSnapshot = ReadonlyMap<string | symbol, readonly Listener[]>;
+
+type Listener = (...args: unknown[]) => unknown;
 
 /** What ioredis' Command looks like to the wrapper (it is not part of ioredis' typed API). */
 interface RedisCommand {
@@ -159,15 +166,6 @@ const SPECIAL = new Set([
   'unwatch',
   'client',
 ]);
-
-const SUBSCRIBER_EVENTS = [
-  'message',
-  'messageBuffer',
-  'pmessage',
-  'pmessageBuffer',
-  'smessage',
-  'smessageBuffer',
-] as const;
 
 /** Messages of ioredis errors that mean the connection itself failed (not a command). */
 const CONNECTION_FAILURE =
@@ -271,6 +269,7 @@ export function createClient(
     commands: 0,
     commandMs: 0,
     lastCommandError: undefined,
+    listeners: undefined,
   };
   states.set(client, state);
   // Attached before connecting: an 'error' with no listener must never reach the process.
@@ -338,6 +337,7 @@ export async function connectClient(
     throw state.lastError ?? new Error('the connection closed during the handshake');
   }
   state.connected = true;
+  state.listeners = snapshotListeners(client);
   forgetPassword(client, context);
   return client;
 }
@@ -474,6 +474,7 @@ export function resetClient(client: RedisClient): Promise<void> | undefined {
   const state = states.get(client);
   if (state === undefined) return undefined;
   checkUsable(client, state);
+  restoreListeners(client, state);
   if (isCluster(client)) {
     if (!state.multi && !state.watching) return undefined;
     return cleanCluster(client, state);
@@ -502,8 +503,6 @@ function checkUsable(client: RedisClient, state: RedisClientState): void {
 async function cleanClient(client: Redis, state: RedisClientState): Promise<void> {
   const subscriber = client.condition?.subscriber;
   if (subscriber) {
-    // The borrower's message listeners must not hear the next borrower's subscriptions.
-    for (const event of SUBSCRIBER_EVENTS) client.removeAllListeners(event);
     // One kind at a time, naming the channels: ioredis settles a bare UNSUBSCRIBE only once no subscription
     // of any kind is left, so with a PSUBSCRIBE too it would wait (and swallow the PUNSUBSCRIBE reply).
     const channels = subscriber.channels('subscribe');
@@ -549,6 +548,46 @@ async function cleanCluster(client: Cluster, state: RedisClientState): Promise<v
   state.multi = false;
   state.watching = false;
   checkUsable(client, state);
+}
+
+function snapshotListeners(client: RedisClient): ListenerSnapshot {
+  const snapshot = new Map<string | symbol, readonly Listener[]>();
+  for (const event of client.eventNames()) snapshot.set(event, rawListeners(client, event));
+  return snapshot;
+}
+
+/**
+ * Takes off every listener a borrower added (a 'message' listener would hear the next borrower's
+ * subscriptions, an 'error' listener its failures, and they would pile up lease after lease). One count per
+ * event when nothing changed, the common case. A listener of the pool's or ioredis' own that the borrower
+ * removed can't be put back in its place: the connection is refused (destroyed).
+ */
+function restoreListeners(client: RedisClient, state: RedisClientState): void {
+  const snapshot = state.listeners;
+  if (snapshot === undefined || !listenersChanged(client, snapshot)) return;
+  for (const event of client.eventNames()) {
+    const own = snapshot.get(event) ?? [];
+    for (const listener of rawListeners(client, event)) {
+      if (!own.includes(listener)) client.removeListener(event, listener);
+    }
+  }
+  if (listenersChanged(client, snapshot)) {
+    throw new Error("the borrower removed the pool's own event listeners; the connection is discarded");
+  }
+}
+
+/** `rawListeners()`, typed as what EventEmitter stores (its own typing says `Function`). */
+function rawListeners(client: RedisClient, event: string | symbol): Listener[] {
+  return client.rawListeners(event) as Listener[];
+}
+
+function listenersChanged(client: RedisClient, snapshot: ListenerSnapshot): boolean {
+  const events = client.eventNames();
+  if (events.length !== snapshot.size) return true;
+  for (const event of events) {
+    if (client.listenerCount(event) !== snapshot.get(event)?.length) return true;
+  }
+  return false;
 }
 
 /** Did `error`, thrown while the connection was lent, leave it unusable? */

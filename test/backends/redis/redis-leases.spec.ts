@@ -335,6 +335,45 @@ describe('leases come back clean', () => {
     }
   });
 
+  it('listeners a borrower added are taken off on release, subscribed or not; removing the pool’s own destroys it', async () => {
+    const name = uniqueName('listeners');
+    const pool = poolFor(name, { max: 2 }, { shared: false });
+    await pool.start();
+    try {
+      const heardByFirst: string[] = [];
+      let client: Redis | undefined;
+      await pool.use(async (redis) => {
+        client = redis;
+        redis.on('message', (_channel: string, message: string) => heardByFirst.push(message));
+        redis.on('error', () => undefined);
+        redis.once('end', () => undefined);
+        await redis.subscribe(key('first'));
+        await redis.unsubscribe(key('first')); // unsubscribed itself: nothing else to clean but the listeners
+      });
+      const heardBySecond: string[] = [];
+      await pool.use(async (redis) => {
+        expect(redis).toBe(client);
+        expect(redis.listenerCount('message')).toBe(0);
+        expect(redis.listenerCount('error')).toBe(1); // the pool's own
+        redis.on('message', (_channel: string, message: string) => heardBySecond.push(message));
+        await redis.subscribe(key('second'));
+        await admin.publish(key('second'), 'for-second');
+        await waitUntil(() => heardBySecond.length === 1, 'the second borrower’s message');
+      });
+      expect(heardByFirst).toEqual([]);
+      expect(pool.metrics().destroyed.error).toBe(0);
+
+      await pool.use(async (redis) => {
+        expect(redis).toBe(client);
+        redis.removeAllListeners('error'); // an 'error' now would reach the process
+      });
+      await waitUntil(() => pool.metrics().destroyed.error === 1, 'the stripped connection destroyed');
+      await waitUntil(() => client!.status === 'end', 'its socket closed');
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('a lease released with a blocking command in flight, or after CLIENT TRACKING, is destroyed', async () => {
     const name = uniqueName('inflight');
     const pool = poolFor(name, { max: 2 });
