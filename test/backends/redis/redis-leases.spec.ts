@@ -161,6 +161,19 @@ describe('shared client', () => {
     }
   });
 
+  it('a preset with min = max keeps every lease warm beside the shared client', async () => {
+    const name = uniqueName('preset');
+    const pool = poolFor(name, { max: 4, preset: 'throughput' });
+    await pool.start();
+    try {
+      expect(pool.metrics()).toMatchObject({ min: 3, max: 3, size: 3 });
+      await pool.shared.ping();
+      expect(await countClients(admin, name)).toBe(4);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('max is the whole budget: shared + leases never exceed it; shared: false gives leases all of it', async () => {
     const name = uniqueName('budget');
     const pool = poolFor(name, { max: 1 }, { shared: false });
