@@ -456,12 +456,12 @@ export async function pingClient(client: RedisClient): Promise<void> {
     // and one that just died answers "Too many Cluster redirections" before the cluster itself has an opinion,
     // so health would flap with the draw. No live node: the client routes it (and fails typed).
     const node = client.nodes('master').find((candidate) => candidate.status === 'ready');
-    const info = String(await (node ?? client).cluster('INFO'));
+    const info = String(await poolCommand(() => (node ?? client).cluster('INFO')));
     const state = /cluster_state:(\w+)/.exec(info)?.[1];
     if (state !== 'ok') throw new Error(`the cluster is not serving all its slots (cluster_state:${state})`);
     return;
   }
-  const reply = await client.ping();
+  const reply = await poolCommand(() => client.ping());
   if (reply !== 'PONG') throw new Error(`unexpected PING reply ${JSON.stringify(reply).slice(0, 40)}`);
 }
 
@@ -506,23 +506,23 @@ async function cleanClient(client: Redis, state: RedisClientState): Promise<void
     // One kind at a time, naming the channels: ioredis settles a bare UNSUBSCRIBE only once no subscription
     // of any kind is left, so with a PSUBSCRIBE too it would wait (and swallow the PUNSUBSCRIBE reply).
     const channels = subscriber.channels('subscribe');
-    if (channels.length > 0) await client.unsubscribe(...channels);
+    if (channels.length > 0) await poolCommand(() => client.unsubscribe(...channels));
     const patterns = subscriber.channels('psubscribe');
-    if (patterns.length > 0) await client.punsubscribe(...patterns);
+    if (patterns.length > 0) await poolCommand(() => client.punsubscribe(...patterns));
     const shardChannels = subscriber.channels('ssubscribe');
-    if (shardChannels.length > 0) await client.sunsubscribe(...shardChannels);
+    if (shardChannels.length > 0) await poolCommand(() => client.sunsubscribe(...shardChannels));
     if (client.condition?.subscriber) throw new Error('still subscribed after UNSUBSCRIBE');
   }
   if (state.multi) {
     // DISCARD also forgets WATCHed keys. "DISCARD without MULTI" (MULTI itself failed) is fine.
-    await client.discard().catch((error: unknown) => {
+    await poolCommand(() => client.discard()).catch((error: unknown) => {
       if (!/without MULTI/i.test(String((error as { message?: unknown })?.message))) throw error;
     });
     state.multi = false;
     state.watching = false;
   }
-  if (state.watching) await client.unwatch();
-  if (Number(client.condition?.select) !== state.db) await client.select(state.db);
+  if (state.watching) await poolCommand(() => client.unwatch());
+  if (Number(client.condition?.select) !== state.db) await poolCommand(() => client.select(state.db));
   checkUsable(client, state);
   if (state.multi || state.watching || Number(client.condition?.select) !== state.db) {
     throw new Error('the connection could not be cleaned');
@@ -761,6 +761,22 @@ function refusedCommandIn(queue: readonly RedisCommand[], context: RedisContext)
  * the shared client, bounds each command by `queryTimeoutMs` (a timed-out client is destroyed: its
  * protocol state is unknown) and redacts errors. ioredis' own handshake commands pass untouched.
  */
+/** True while the pool itself sends a command (a reset, a ping): sent like any other, not counted as a caller's. */
+let sendingPoolCommand = false;
+
+/**
+ * Sends the pool's own command(s) through `send` (ioredis hands a command to sendCommand synchronously, inside
+ * the call): bounded and tracked as usual, but left out of the connection's caller statistics.
+ */
+function poolCommand<R>(send: () => Promise<R>): Promise<R> {
+  sendingPoolCommand = true;
+  try {
+    return send();
+  } finally {
+    sendingPoolCommand = false;
+  }
+}
+
 function wrapSendCommand(client: RedisClient, state: RedisClientState, context: RedisContext): void {
   const host = client as unknown as { sendCommand: SendCommand };
   const original = host.sendCommand;
@@ -811,7 +827,7 @@ function wrapSendCommand(client: RedisClient, state: RedisClientState, context: 
       if (special) track(state, name, args);
     }
     state.inFlight++;
-    observe(command, state, context, performance.now());
+    observe(command, state, context, sendingPoolCommand ? NaN : performance.now());
     const sent = original.call(client, command, stream, node) as Promise<unknown>;
     const timeoutMs =
       queryTimeoutMs === Infinity
@@ -841,7 +857,8 @@ const NO_ARGS: readonly unknown[] = Object.freeze([]);
 /**
  * Counts the command when it is answered, through its own resolve/reject (which ioredis calls with the
  * reply) rather than a `.then()` on its promise: no extra promise or microtask per command. A failure is
- * translated (redacted, typed) before it reaches the command's promise, so pipelines see it too.
+ * translated (redacted, typed) before it reaches the command's promise, so pipelines see it too. `startedAt`
+ * is NaN for the pool's own commands: settled and translated alike, but not counted.
  */
 function observe(
   command: RedisCommand,
@@ -855,6 +872,7 @@ function observe(
   const settle = (): void => {
     settled = true;
     state.inFlight--;
+    if (Number.isNaN(startedAt)) return;
     state.commands++;
     state.commandMs += performance.now() - startedAt;
   };

@@ -118,6 +118,24 @@ describe('RedisPool.connections()', () => {
     }
   });
 
+  it("counts the caller's commands only: not the pool's reset, validation or health commands", async () => {
+    const pool = poolFor(uniqueName('conns-own'), { pool: { max: 2, validationBypassMs: 0 } });
+    await pool.start();
+    try {
+      await pool.use(async (redis) => {
+        await redis.select(3); // the pool SELECTs back on release
+        await redis.watch(key('own')); // and UNWATCHes
+      });
+      await pool.use((redis) => redis.get(key('own'))); // validated (PING) first: no bypass window
+      await pool.checkHealth();
+      const leases = pool.connections().filter((c) => c.state !== 'shared');
+      expect(leases.reduce((sum, c) => sum + c.queries, 0)).toBe(3);
+      expect(sharedEntry(pool.connections())!.queries).toBe(0);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('counts the same with queryTimeoutMs on (the bounded path)', async () => {
     const pool = poolFor(uniqueName('conns-timeout'), { queryTimeoutMs: 5_000 });
     await pool.start();
