@@ -20,7 +20,7 @@ import type { BackendContext } from '../backend-definition.js';
 import { withQueryTimeout } from '../query-timeout.js';
 import { REDACTED } from '../redaction.js';
 import { PoolConnectionError } from '../pool-connection-error.js';
-import type { PoolQueryTimeoutError } from '../pool-query-timeout-error.js';
+import { PoolQueryTimeoutError } from '../pool-query-timeout-error.js';
 
 import { redisTopology, type RedisClusterConfig, type RedisSentinelConfig } from './redis-options.js';
 
@@ -950,6 +950,15 @@ function sharedDownError(state: RedisClientState, context: RedisContext): PoolEr
  * A lease's are typed by BackendPool.use (see `isConnectionError`).
  */
 function translateError(state: RedisClientState, error: unknown, context: RedisContext): unknown {
+  // The connection was given up because a command got no answer in time: the commands sent with it or after
+  // it (a pipeline's or MULTI's others, which read their own promises, and other callers' on the shared
+  // client) got none either, and are failed as ioredis closes the socket. They timed out too.
+  const timedOut = state.downReason;
+  if (timedOut instanceof PoolQueryTimeoutError && !(error instanceof PoolError) && !isReplyError(error)) {
+    return new PoolQueryTimeoutError(context.poolName, timedOut.timeoutMs, {
+      cause: redactCommand(context.redactor.error(error), context),
+    });
+  }
   // Translated as ioredis fails the command, which may come before the client's 'end' (so before `lost`).
   if (
     state.role === 'shared' &&

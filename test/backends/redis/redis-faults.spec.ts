@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Redis } from 'ioredis';
-import { createPool, PoolError, type RedisPool } from '../../../lib/index.js';
+import { createPool, PoolError, PoolQueryTimeoutError, type RedisPool } from '../../../lib/index.js';
 import { FaultProxy } from '../../../lib/testing/index.js';
 import {
   adminClient,
@@ -184,4 +184,43 @@ describe('faults under load', () => {
       await waitUntil(async () => (await countClients(admin, name)) === 0, 'every connection to close');
     });
   }
+
+  it('a pipeline or MULTI that gets no answer fails with PoolQueryTimeoutError, on shared and on a lease', async () => {
+    const target = new URL(REDIS_URL);
+    const proxy = new FaultProxy({ target: { host: target.hostname, port: Number(target.port || 6379) } });
+    await proxy.start();
+    const name = uniqueName('fault-pipe');
+    const pool = poolThrough(name, redisUrl({ host: proxy.host, port: proxy.port }));
+    await pool.start();
+    try {
+      await pool.shared.ping(); // the shared client exists before the network goes silent
+      await proxy.blackhole();
+      const settle = (work: Promise<unknown>) =>
+        work.then(
+          (value) => ({ value, error: undefined as unknown }),
+          (error: unknown) => ({ value: undefined, error }),
+        );
+      const started = performance.now();
+      const [plain, multi, pipeline, leased] = await Promise.all([
+        settle(pool.shared.get(`${KEY_PREFIX}fault:p`)),
+        settle(pool.shared.multi().incr(`${KEY_PREFIX}fault:m`).exec()),
+        settle(pool.shared.pipeline().get(`${KEY_PREFIX}fault:a`).get(`${KEY_PREFIX}fault:b`).exec()),
+        settle(pool.use((redis) => redis.pipeline().get(`${KEY_PREFIX}fault:c`).exec())),
+      ]);
+      expect(performance.now() - started).toBeLessThan(SETTLE_BOUND_MS);
+      expect(plain.error).toBeInstanceOf(PoolQueryTimeoutError);
+      expect(multi.error).toBeInstanceOf(PoolQueryTimeoutError);
+      // A pipeline resolves with each command's outcome (ioredis); each is the timeout, not "Connection is closed".
+      for (const outcome of [pipeline, leased]) {
+        const replies = outcome.value as [unknown, unknown][];
+        expect(replies.length).toBeGreaterThan(0);
+        for (const [error] of replies) expect(error).toBeInstanceOf(PoolQueryTimeoutError);
+      }
+      expect(unhandled).toEqual([]);
+    } finally {
+      await proxy.pass();
+      await pool.close();
+      await proxy.stop();
+    }
+  });
 });
