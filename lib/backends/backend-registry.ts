@@ -86,25 +86,44 @@ export function registerBackend<TConnection, TDriver = undefined>(
   if (typeof definition !== 'object' || definition === null) {
     throw new TypeError(`registerBackend("${name}"): the definition must be an object`);
   }
-  for (const method of ['connect', 'close', 'ping'] as const) {
+  for (const method of REQUIRED_METHODS) {
     if (typeof definition[method] !== 'function') {
       throw new TypeError(`registerBackend("${name}"): definition.${method} must be a function`);
     }
   }
-  for (const method of [
-    'loadDriver',
-    'reset',
-    'isBroken',
-    'validateOptions',
-    'secrets',
-    'describeTarget',
-    'createPool',
-  ] as const) {
+  for (const method of OPTIONAL_METHODS) {
     if (definition[method] !== undefined && typeof definition[method] !== 'function') {
       throw new TypeError(`registerBackend("${name}"): definition.${method} must be a function`);
     }
   }
-  registered.set(name, Object.freeze({ ...definition }) as AnyDefinition);
+  registered.set(name, snapshotDefinition(definition as AnyDefinition));
+}
+
+const REQUIRED_METHODS = ['connect', 'close', 'ping'] as const;
+const OPTIONAL_METHODS = [
+  'loadDriver',
+  'reset',
+  'isBroken',
+  'isConnectionError',
+  'connectionStats',
+  'validateOptions',
+  'secrets',
+  'describeTarget',
+  'createPool',
+] as const;
+
+/**
+ * A frozen copy of `definition`, so that changing it after registration changes nothing: its own properties,
+ * plus its methods wherever they are defined (a definition may be a class instance, its methods on the
+ * prototype), each bound to the original so that `this` inside them is what the author expects.
+ */
+function snapshotDefinition(definition: AnyDefinition): AnyDefinition {
+  const copy: Record<string, unknown> = { ...definition };
+  for (const method of [...REQUIRED_METHODS, ...OPTIONAL_METHODS]) {
+    const value: unknown = definition[method];
+    if (typeof value === 'function') copy[method] = value.bind(definition);
+  }
+  return Object.freeze(copy) as unknown as AnyDefinition;
 }
 
 /** Removes a backend added with registerBackend(); built-in ones stay. Returns whether it existed. */

@@ -312,11 +312,55 @@ describe('registerBackend() errors', () => {
         close: async () => undefined,
       } as unknown as typeof minimal),
     ).toThrow('registerBackend("half"): definition.ping must be a function');
+    for (const hook of ['isConnectionError', 'connectionStats', 'reset', 'createPool']) {
+      expect(() => registerBackend('typo', { ...minimal, [hook]: 'yes' })).toThrow(
+        `registerBackend("typo"): definition.${hook} must be a function`,
+      );
+    }
+    expect(knownBackends()).not.toContain('typo');
     registerBackend('temporary', minimal);
     expect(knownBackends()).toContain('temporary');
     expect(unregisterBackend('temporary')).toBe(true);
     expect(unregisterBackend('postgres')).toBe(false);
     expect(knownBackends()).not.toContain('temporary');
+  });
+});
+
+describe('a definition written as a class', () => {
+  it('works through its prototype methods, with `this` the instance, and later changes to it change nothing', async () => {
+    class LineBackend {
+      opened = 0;
+      async connect(signal: AbortSignal, context: BackendContext<LineConnection>) {
+        this.opened++;
+        return connectLine(signal, context);
+      }
+      async close(connection: LineConnection) {
+        connection.socket.destroy();
+      }
+      async ping(connection: LineConnection) {
+        if ((await connection.request('PING')) !== 'PONG') throw new Error('no PONG');
+      }
+    }
+    const definition = new LineBackend();
+    registerBackend<LineConnection>('line-class', definition);
+    const pool = createPool<LineConnection>({
+      name: 'classy',
+      backend: 'line-class',
+      uri: `line://127.0.0.1:${port}`,
+    });
+    try {
+      await pool.start();
+      expect(await pool.use((line) => line.request('ECHO hi'))).toBe('hi');
+      expect(definition.opened).toBe(1);
+      (definition as { connect: unknown }).connect = () => Promise.reject(new Error('replaced'));
+      const [first, second] = await Promise.all([pool.acquire(), pool.acquire()]); // a second connection
+      first.release();
+      second.release();
+      expect(definition.opened).toBe(2);
+    } finally {
+      await pool.close();
+      unregisterBackend('line-class');
+    }
   });
 });
 
