@@ -756,11 +756,6 @@ function refusedCommandIn(queue: readonly RedisCommand[], context: RedisContext)
   return undefined;
 }
 
-/**
- * Wraps `client.sendCommand`: counts unanswered commands, tracks MULTI/WATCH, refuses stateful commands on
- * the shared client, bounds each command by `queryTimeoutMs` (a timed-out client is destroyed: its
- * protocol state is unknown) and redacts errors. ioredis' own handshake commands pass untouched.
- */
 /** True while the pool itself sends a command (a reset, a ping): sent like any other, not counted as a caller's. */
 let sendingPoolCommand = false;
 
@@ -777,6 +772,11 @@ function poolCommand<R>(send: () => Promise<R>): Promise<R> {
   }
 }
 
+/**
+ * Wraps `client.sendCommand`: counts unanswered commands, tracks MULTI/WATCH, refuses stateful commands on
+ * the shared client, bounds each command by `queryTimeoutMs` (a timed-out client is destroyed: its
+ * protocol state is unknown) and redacts errors. ioredis' own handshake commands pass untouched.
+ */
 function wrapSendCommand(client: RedisClient, state: RedisClientState, context: RedisContext): void {
   const host = client as unknown as { sendCommand: SendCommand };
   const original = host.sendCommand;
