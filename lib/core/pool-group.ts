@@ -21,6 +21,7 @@ import {
   type BalanceStrategyName,
 } from './balance-strategy.js';
 import { PoolConfigError } from './pool-errors.js';
+import { MAX_TIMER_MS } from './pool-options.js';
 import { toError } from './pool-events.js';
 import type { PoolCircuitState, PoolState } from './pool-metrics.js';
 
@@ -371,8 +372,12 @@ function readInterval(
 ): number {
   const value = (options as Record<string, unknown>)[field];
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    fail(field, 'must be a finite number of milliseconds, 0 or more');
+  // A Node timer fires a delay above MAX_TIMER_MS after 1 ms: an over-long interval would become a busy loop.
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_TIMER_MS) {
+    fail(
+      field,
+      `must be a number of milliseconds from 0 to ${MAX_TIMER_MS}, the longest a Node timer can wait`,
+    );
   }
   return value as number;
 }

@@ -312,6 +312,9 @@ describe('PoolGroup options', () => {
     expect(configError({ members: [member('a', 1.5)] }).field).toBe('members[0].weight');
     expect(configError({ recheckIntervalMs: 0 }).field).toBe('recheckIntervalMs');
     expect(configError({ checkIntervalMs: -1 }).field).toBe('checkIntervalMs');
+    // Above the longest a Node timer can wait, setTimeout fires after 1 ms: a busy loop, not a slow check.
+    expect(configError({ checkIntervalMs: 2 ** 31 }).message).toMatch(/checkIntervalMs.*2147483647/);
+    expect(configError({ recheckIntervalMs: 2 ** 31 }).field).toBe('recheckIntervalMs');
   });
 
   it('an unknown member name is a typed error listing the members', () => {
