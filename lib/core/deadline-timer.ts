@@ -8,7 +8,7 @@
  * go into a binary min-heap here, O(log n).
  *
  * Deadlines are stamped late, in one batch: a waiter is queued unstamped (deadline NaN), and one clock
- * read at the end of the current event-loop turn (an unref'd setImmediate) stamps every waiter queued in
+ * read at the end of the current event-loop turn (a setImmediate) stamps every waiter queued in
  * that turn (deadline = that reading + its timeout). A reading taken after the acquire can only make a
  * deadline late, never early, and late only by the rest of the turn: while the turn's code and microtasks
  * run, no timer can fire anyway. However many callers queue in a turn, it costs one clock read and one
@@ -56,9 +56,10 @@ export class DeadlineTimer<E extends Deadlined> {
   /** Something unstamped was queued: stamp it (and whatever follows in this turn) at the end of the turn. */
   requestStamp(): void {
     if (this.stampScheduled !== null) return;
+    // Ref'd, unlike the deadline timer: an unref'd immediate lets the loop's poll phase sleep until the next
+    // timer or I/O before running it, so a waiter queued from a setImmediate callback would be stamped that
+    // much late. A ref'd one keeps the process up for one more turn at most.
     this.stampScheduled = setImmediate(this.stamp);
-    // Like the deadline timer itself: waiting callers don't keep the process alive.
-    this.stampScheduled.unref();
   }
 
   /** Adds an item whose deadline is set. */

@@ -57,4 +57,33 @@ describe('DeadlineTimer stamping', () => {
     expect(stamps).toHaveLength(1);
     timer.clear();
   });
+
+  it('stamps in the next turn even when the loop would otherwise sleep until a far timer', async () => {
+    // A stamp requested from a setImmediate callback (a waiter queued there) runs in the next loop
+    // iteration. Were the stamp's immediate unref'd, the poll phase would sleep until the next timer
+    // (here 300 ms away) first, and the waiter's deadline would start that much late.
+    let stamped!: (now: number) => void;
+    const stampedAt = new Promise<number>((resolve) => (stamped = resolve));
+    const timer = new DeadlineTimer<Deadlined>(
+      {
+        stamp: (now) => {
+          stamped(now);
+          return Infinity;
+        },
+        expire: () => Infinity,
+      },
+      () => undefined,
+    );
+    const far = setTimeout(() => undefined, 300);
+    const requestedAt = await new Promise<number>((resolve) =>
+      setImmediate(() => {
+        timer.requestStamp();
+        resolve(performance.now());
+      }),
+    );
+    const lateBy = (await stampedAt) - requestedAt;
+    clearTimeout(far);
+    expect(lateBy).toBeLessThan(50);
+    timer.clear();
+  });
 });
