@@ -108,6 +108,8 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
   private readonly addToHeap = (waiter: Waiter<T>): void => this.deadlines.add(waiter);
   private readonly breaker: CircuitBreaker | null;
   private readonly createAttempts = new Set<CreateAttempt>();
+  /** A fail-fast start's workers waiting for a create slot (see warm()). */
+  private createSlotWaiters: Array<() => void> = [];
   private consecutiveCreateFailures = 0;
   private lastCreateError: Error | undefined;
   private nextCreateAt = 0;
@@ -254,7 +256,8 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
       );
       timer.unref();
     });
-    const warming = this.warm(target);
+    const run = { cancelled: false };
+    const warming = this.warm(target, run);
     warming.catch(noop); // if the timeout wins, a later failure must not surface as an unhandled rejection
     try {
       await Promise.race([warming, timeout]);
@@ -268,23 +271,53 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
       });
     } finally {
       clearTimeout(timer);
+      // A start that timed out stops opening connections: a retried start() must not add to its attempts.
+      run.cancelled = true;
     }
     if (this.currentState === 'closed') throw this.closedError();
     this.markStarted();
   }
 
-  /** Opens `count` connections, at most `maxConcurrentCreates` at a time; rejects on the first failure. */
-  private async warm(count: number): Promise<void> {
+  /**
+   * Opens `count` connections for a fail-fast start; rejects on the first failure. Goes through the same
+   * gates as fill(): at most `maxConcurrentCreates` attempts in flight (counting those made for waiters and by
+   * an earlier start that timed out), none before the backoff allows, none while the circuit is open.
+   */
+  private async warm(count: number, run: { cancelled: boolean }): Promise<void> {
     let remaining = count;
     const worker = async (): Promise<void> => {
-      while (remaining > 0 && this.currentState !== 'closed') {
-        remaining--;
+      while (remaining > 0 && !run.cancelled && this.currentState !== 'closed') {
         if (this.entries.size + this.pendingCreates >= this.options.max) return;
+        if (this.pendingCreates >= this.options.maxConcurrentCreates) {
+          await this.createSlotFreed();
+          continue;
+        }
+        if (this.breaker !== null && this.breaker.state !== 'closed') {
+          if (this.breaker.state === 'open') throw this.unavailableError();
+          // Half-open: one probe at a time. Another worker's (or fill()'s) is out; wait for its verdict.
+          if (!this.breaker.tryAcquireAttempt()) {
+            await this.createSlotFreed();
+            continue;
+          }
+        } else {
+          const backoff = this.nextCreateAt - preciseNow();
+          if (backoff > 0) {
+            // Ref'd, unlike the pool's own timers: the caller awaits start(), so the process must stay up.
+            await new Promise((resolve) => setTimeout(resolve, backoff));
+            continue;
+          }
+        }
+        remaining--;
         await this.attemptCreate();
       }
     };
     const workers = Array.from({ length: Math.min(count, this.options.maxConcurrentCreates) }, worker);
     await Promise.all(workers);
+  }
+
+  /** Resolves when a connection attempt settles (or the pool closes): a create slot may be free again. */
+  private createSlotFreed(): Promise<void> {
+    return new Promise((resolve) => this.createSlotWaiters.push(resolve));
   }
 
   private markStarted(): void {
@@ -356,6 +389,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     this.rejectAllWaiters(this.closedError());
     const closed = this.closedError();
     for (const attempt of [...this.createAttempts]) attempt.abandon(closed);
+    this.wakeCreateSlotWaiters(); // a start() still warming sees the pool closed
     for (const entry of this.idle.splice(0)) this.destroyEntry(entry, 'close');
 
     await this.waitUntilNothingLent(timeoutMs);
@@ -840,6 +874,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
         clearTimeout(timer);
         this.createAttempts.delete(attempt);
         this.pendingCreates--;
+        if (this.createSlotWaiters.length > 0) this.wakeCreateSlotWaiters();
         if (error !== undefined) {
           this.onCreateFailure(error);
           reject(error);
@@ -1031,9 +1066,15 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
       this.destroyEntry(entry, 'validation');
       return false;
     }
-    entry.lastUsedAt = coarseNow();
+    const now = coarseNow();
+    entry.lastUsedAt = now;
     if (this.currentState === 'closed') {
       this.destroyEntry(entry, 'close');
+      return false;
+    }
+    // Its lifetime may have run out while the check ran; lending it now would outlive maxLifetimeMs.
+    if (entry.expiresAt <= now) {
+      this.destroyEntry(entry, 'lifetime');
       return false;
     }
     this.makeAvailable(entry, true);
@@ -1400,6 +1441,12 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     }
     const held = sharedClock.peek() - startedAt;
     if (held > 0) this.useHistogram.record(held);
+  }
+
+  private wakeCreateSlotWaiters(): void {
+    const waiting = this.createSlotWaiters;
+    this.createSlotWaiters = [];
+    for (const wake of waiting) wake();
   }
 
   private closedError(): PoolClosedError {

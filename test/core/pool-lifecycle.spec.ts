@@ -44,6 +44,39 @@ describe('start', () => {
     expect(performance.now() - started).toBeLessThan(500);
   });
 
+  it('a retried fail-fast start adds no attempts beyond maxConcurrentCreates to those still in flight', async () => {
+    const { pool, factory } = makePool({
+      min: 6,
+      maxConcurrentCreates: 2,
+      startupTimeoutMs: 30,
+      createTimeoutMs: 10_000,
+    });
+    factory.hang = true;
+    await expect(pool.start()).rejects.toThrow('start-up did not complete within 30 ms');
+    await expect(pool.start()).rejects.toThrow('start-up did not complete within 30 ms');
+    await delay(20);
+    // Both starts' attempts hang: the second start waits for a free slot instead of opening two more.
+    expect(factory.createAttempts).toBe(2);
+    expect(pool.metrics().pending).toBe(2);
+  });
+
+  it('a retried fail-fast start waits out the backoff and fails at once while the circuit is open', async () => {
+    const { pool, factory } = makePool({
+      createRetry: { initialDelayMs: 80, maxDelayMs: 80, jitter: 0 },
+      circuitBreaker: { failureThreshold: 2, resetTimeoutMs: 60_000 },
+    });
+    factory.failing = true;
+    await expect(pool.start()).rejects.toBeInstanceOf(PoolUnavailableError);
+    await expect(pool.start()).rejects.toThrow('could not open a connection at start-up');
+    const [first, second] = factory.createAttemptTimes;
+    expect(second! - first!).toBeGreaterThanOrEqual(70); // the backoff, not an immediate second attempt
+    expect(pool.metrics().circuit).toBe('open');
+    const error = (await pool.start().catch((e: unknown) => e)) as PoolUnavailableError;
+    expect(error).toBeInstanceOf(PoolUnavailableError);
+    expect(error.message).toContain('circuit breaker is open');
+    expect(factory.createAttempts).toBe(2); // the open circuit let no attempt through
+  });
+
   it('lazy resolves at once while the server is down and fills min once it is back', async () => {
     const { pool, factory } = makePool({ min: 2, startup: 'lazy' });
     factory.failing = true;

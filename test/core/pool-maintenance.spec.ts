@@ -79,6 +79,21 @@ describe('maintenance', () => {
     second.release();
   });
 
+  it('does not lend a connection whose lifetime ran out while its borrow validation ran', async () => {
+    const { pool, factory } = makePool(
+      { max: 1, validationBypassMs: 0, maxLifetimeMs: 150, maxLifetimeJitter: 0 },
+      new FakeFactory({ withValidate: true, validateDelayMs: 120 }),
+    );
+    (await pool.acquire()).release(); // connection 1, born now, expires at 150 ms
+    await delay(60);
+    const lease = await pool.acquire(); // validation runs from ~60 ms to ~180 ms, past the expiry
+    expect(factory.validations).toBeGreaterThanOrEqual(1);
+    expect(lease.connection.id).toBe(2);
+    expect(factory.created[0]!.destroyed).toBe(true);
+    expect(pool.metrics().destroyed.lifetime).toBe(1);
+    lease.release();
+  });
+
   it('treats a validation that hangs past validationTimeoutMs as failed', async () => {
     const factory = new FakeFactory({ withValidate: true, validateDelayMs: 1000 });
     const { pool } = makePool({ max: 1, validationBypassMs: 0, validationTimeoutMs: 30 }, factory);
