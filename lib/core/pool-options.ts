@@ -472,6 +472,14 @@ export function resolvePoolOptions(
   };
   retry?.rejectUnknown(['initialDelayMs', 'maxDelayMs', 'factor', 'jitter']);
   if (createRetry.maxDelayMs < createRetry.initialDelayMs) {
+    // Blame the field the user set: with only initialDelayMs given, it is the one above the default ceiling.
+    if (retry!.raw('maxDelayMs') === undefined) {
+      retry!.fail(
+        'initialDelayMs',
+        `must not be greater than createRetry.maxDelayMs (${createRetry.initialDelayMs} > ${createRetry.maxDelayMs}, ` +
+          `the default); set createRetry.maxDelayMs too`,
+      );
+    }
     retry!.fail(
       'maxDelayMs',
       `must not be less than createRetry.initialDelayMs (${createRetry.maxDelayMs} < ${createRetry.initialDelayMs})`,

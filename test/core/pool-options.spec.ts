@@ -78,6 +78,12 @@ describe('Pool options', () => {
       'createRetry.maxDelayMs',
       'must not be less than',
     ],
+    // Only initialDelayMs given, above the default ceiling: the error names the field the user wrote.
+    [
+      { createRetry: { initialDelayMs: 5000 } },
+      'createRetry.initialDelayMs',
+      'must not be greater than createRetry.maxDelayMs',
+    ],
     [{ createRetry: { backoff: 1 } }, 'createRetry.backoff', 'unknown option'],
     [{ circuitBreaker: { failureThreshold: 0 } }, 'circuitBreaker.failureThreshold', 'at least 1'],
     [{ circuitBreaker: 'yes' }, 'circuitBreaker', 'must be an object'],
