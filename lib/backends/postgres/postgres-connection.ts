@@ -16,6 +16,12 @@
 import { errorMonitor } from 'node:events';
 import type { Client, ClientConfig, QueryResult } from 'pg';
 import { connectAbortable } from '../connect-abortable.js';
+import {
+  NO_EVENTS,
+  restoreListeners,
+  snapshotListeners,
+  type ListenerSnapshot,
+} from '../listener-snapshot.js';
 import type { BackendContext } from '../backend-definition.js';
 import type { PoolQueryTimeoutError } from '../pool-query-timeout-error.js';
 import { type QueryCallback, withQueryTimeout, withQueryTimeoutCallback } from '../query-timeout.js';
@@ -49,6 +55,8 @@ interface ConnectionState {
   lastError: string | undefined;
   /** Runs a `(text, values?)` query counted, timed, in flight and bounded (see createTextQueryRunner). */
   runText: TextQueryRunner;
+  /** The client's listeners once set up (the pool's, pg's): what a release restores. */
+  listeners: ListenerSnapshot | undefined;
 }
 
 /** Runs `text` with `values` on the connection and reports to `done` (pg's callback form, no promise). */
@@ -103,6 +111,7 @@ export async function openClient(signal: AbortSignal, context: PostgresContext):
     totalQueryMs: 0,
     lastError: undefined,
     runText: notWrappedYet,
+    listeners: undefined,
   };
   state.runText = createTextQueryRunner(client, state, context);
   states.set(client, state);
@@ -134,6 +143,7 @@ export async function openClient(signal: AbortSignal, context: PostgresContext):
     },
   );
   state.connected = true;
+  state.listeners = snapshotListeners(client);
   forgetPassword(client);
   return client;
 }
@@ -196,7 +206,9 @@ function rawQuery(client: Client, text: string): Promise<unknown> {
 
 /**
  * Makes a returned connection safe for the next borrower: a transaction left open or failed is rolled back;
- * a connection still running a query, or that won't leave its transaction, is refused (destroyed).
+ * listeners the borrower added are taken off, and when one was a 'notification' listener, its LISTENs are
+ * ended (UNLISTEN *) so the next borrower doesn't hear those channels; a connection still running a query,
+ * or that won't leave its transaction, is refused (destroyed).
  */
 export function resetClient(client: Client): Promise<void> | undefined {
   const state = states.get(client);
@@ -206,21 +218,24 @@ export function resetClient(client: Client): Promise<void> | undefined {
       `released while ${state.inFlight} query(ies) were still running; the connection is discarded`,
     );
   }
+  const cleaned = state.listeners === undefined ? NO_EVENTS : restoreListeners(client, state.listeners);
+  const unlisten = cleaned.includes('notification');
   // pg rejects a failed query on the ErrorResponse, before the ReadyForQuery that carries the new status
   // (e.g. 'E' after `BEGIN; SELECT 1/0`). Until it arrives, the status we hold is stale: wait for it.
   const statusPending = (client as unknown as { readyForQuery?: unknown }).readyForQuery === false;
   if (!statusPending) {
     checkOpen(client, state);
     // The common case: idle, nothing to clean. Returning synchronously lets the engine lend it again at once.
-    if (state.txStatus !== 'T' && state.txStatus !== 'E') return undefined;
+    if (state.txStatus !== 'T' && state.txStatus !== 'E' && !unlisten) return undefined;
   }
-  return rollbackIfNeeded(client, state, statusPending);
+  return cleanUp(client, state, statusPending, unlisten);
 }
 
-async function rollbackIfNeeded(
+async function cleanUp(
   client: Client,
   state: ConnectionState,
   statusPending: boolean,
+  unlisten: boolean,
 ): Promise<void> {
   if (statusPending) {
     await nextReadyForQuery(client);
@@ -240,6 +255,9 @@ async function rollbackIfNeeded(
       throw new Error(`still in a transaction after ROLLBACK (status ${String(after)})`);
     }
   }
+  // After the ROLLBACK: a LISTEN inside the open transaction is undone by it, and UNLISTEN can't run in an
+  // aborted one.
+  if (unlisten) await rawQuery(client, 'UNLISTEN *');
 }
 
 function checkOpen(client: Client, state: ConnectionState): void {

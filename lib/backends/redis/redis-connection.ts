@@ -14,6 +14,7 @@
  * Each wrapped client also counts its commands and their total time, for `pool.connections()`.
  */
 import { connectAbortable } from '../connect-abortable.js';
+import { restoreListeners, snapshotListeners, type ListenerSnapshot } from '../listener-snapshot.js';
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { PoolClosedError, PoolError, PoolUnavailableError, toError } from '../../core/index.js';
 import type { BackendContext } from '../backend-definition.js';
@@ -70,11 +71,6 @@ export interface RedisClientState {
   /** Every listener on the client once connected (the pool's, ioredis' own): what a release restores. */
   listeners: ListenerSnapshot | undefined;
 }
-
-/** Listeners by event name, as `rawListeners()` gives them (`once` wrappers included). */
-type ListenerSnapshot = ReadonlyMap<string | symbol, readonly Listener[]>;
-
-type Listener = (...args: unknown[]) => unknown;
 
 /** What ioredis' Command looks like to the wrapper (it is not part of ioredis' typed API). */
 interface RedisCommand {
@@ -474,7 +470,7 @@ export function resetClient(client: RedisClient): Promise<void> | undefined {
   const state = states.get(client);
   if (state === undefined) return undefined;
   checkUsable(client, state);
-  restoreListeners(client, state);
+  if (state.listeners !== undefined) restoreListeners(client, state.listeners);
   if (isCluster(client)) {
     if (!state.multi && !state.watching) return undefined;
     return cleanCluster(client, state);
@@ -548,46 +544,6 @@ async function cleanCluster(client: Cluster, state: RedisClientState): Promise<v
   state.multi = false;
   state.watching = false;
   checkUsable(client, state);
-}
-
-function snapshotListeners(client: RedisClient): ListenerSnapshot {
-  const snapshot = new Map<string | symbol, readonly Listener[]>();
-  for (const event of client.eventNames()) snapshot.set(event, rawListeners(client, event));
-  return snapshot;
-}
-
-/**
- * Takes off every listener a borrower added (a 'message' listener would hear the next borrower's
- * subscriptions, an 'error' listener its failures, and they would pile up lease after lease). One count per
- * event when nothing changed, the common case. A listener of the pool's or ioredis' own that the borrower
- * removed can't be put back in its place: the connection is refused (destroyed).
- */
-function restoreListeners(client: RedisClient, state: RedisClientState): void {
-  const snapshot = state.listeners;
-  if (snapshot === undefined || !listenersChanged(client, snapshot)) return;
-  for (const event of client.eventNames()) {
-    const own = snapshot.get(event) ?? [];
-    for (const listener of rawListeners(client, event)) {
-      if (!own.includes(listener)) client.removeListener(event, listener);
-    }
-  }
-  if (listenersChanged(client, snapshot)) {
-    throw new Error("the borrower removed the pool's own event listeners; the connection is discarded");
-  }
-}
-
-/** `rawListeners()`, typed as what EventEmitter stores (its own typing says `Function`). */
-function rawListeners(client: RedisClient, event: string | symbol): Listener[] {
-  return client.rawListeners(event) as Listener[];
-}
-
-function listenersChanged(client: RedisClient, snapshot: ListenerSnapshot): boolean {
-  const events = client.eventNames();
-  if (events.length !== snapshot.size) return true;
-  for (const event of events) {
-    if (client.listenerCount(event) !== snapshot.get(event)?.length) return true;
-  }
-  return false;
 }
 
 /** Did `error`, thrown while the connection was lent, leave it unusable? */

@@ -319,3 +319,60 @@ describe('connections returned inside a transaction', () => {
     }
   });
 });
+
+describe('listeners and LISTENs a lease leaves behind', () => {
+  it("takes a borrower's listeners off on release and ends its LISTENs, keeping the connection", async () => {
+    const pool = newPool(1);
+    const channel = uniqueName('chan');
+    try {
+      const lease = await pool.acquire();
+      const client = lease.connection;
+      const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      const errorListenersBefore = client.listenerCount('error');
+      const heardByFirst: string[] = [];
+      client.on('notification', (n: pg.Notification) => heardByFirst.push(String(n.payload)));
+      client.on('error', () => undefined);
+      await client.query(`LISTEN ${channel}`);
+      await admin.query(`NOTIFY ${channel}, 'while lent'`);
+      await waitUntil(() => heardByFirst.length === 1, 'the first borrower hears its channel');
+      lease.release();
+
+      const next = await pool.acquire();
+      try {
+        expect(next.connection).toBe(client); // same connection (max 1), kept
+        expect((await next.connection.query('SELECT pg_backend_pid() AS pid')).rows[0].pid).toBe(pid);
+        expect(client.listenerCount('notification')).toBe(0);
+        expect(client.listenerCount('error')).toBe(errorListenersBefore);
+        const listening = await next.connection.query('SELECT pg_listening_channels() AS c');
+        expect(listening.rows).toEqual([]);
+        const heardByNext: string[] = [];
+        next.connection.on('notification', (n: pg.Notification) => heardByNext.push(String(n.payload)));
+        await admin.query(`NOTIFY ${channel}, 'after release'`);
+        await next.connection.query('SELECT 1'); // a round trip: a notification sent before it has arrived
+        expect(heardByNext).toEqual([]);
+        expect(heardByFirst).toEqual(['while lent']);
+      } finally {
+        next.release();
+      }
+      expect(pool.metrics().destroyed.total).toBe(0);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('destroys a connection whose pool listeners the borrower removed', async () => {
+    const pool = newPool(1);
+    try {
+      const lease = await pool.acquire();
+      lease.connection.removeAllListeners('error');
+      lease.release();
+      await waitUntil(() => pool.metrics().destroyed.total === 1, 'the connection destroyed');
+      const next = await pool.acquire();
+      expect(next.connection).not.toBe(lease.connection);
+      expect(next.connection.listenerCount('error')).toBeGreaterThan(0);
+      next.release();
+    } finally {
+      await pool.close();
+    }
+  });
+});
