@@ -254,7 +254,9 @@ export class BackendPool<TConnection = unknown> implements AsyncDisposable {
       }, timeoutMs);
       timer.unref();
     });
-    const probe = this.#probe(timeoutMs, controller.signal);
+    const probe = this.#probe(timeoutMs, controller.signal).then(() =>
+      this.probeOtherConnections(controller.signal),
+    );
     probe.catch(noop); // when the timer wins, the probe cleans up after itself
     try {
       await Promise.race([probe, timedOut]);
@@ -284,6 +286,14 @@ export class BackendPool<TConnection = unknown> implements AsyncDisposable {
   // ---------------------------------------------------------------------------------------------------
   // For subclasses
   // ---------------------------------------------------------------------------------------------------
+
+  /**
+   * checkHealth()'s probe of connections the engine doesn't lend (RedisPool's shared client), after a lease
+   * answered its ping; bounded by the same timeout (`signal` aborts when it passes). None by default.
+   */
+  protected probeOtherConnections(_signal: AbortSignal): Promise<void> {
+    return Promise.resolve();
+  }
 
   /** Scrubs an error (and its cause chain) of this pool's secrets, in place; returns it. */
   protected redactError<E>(error: E): E {

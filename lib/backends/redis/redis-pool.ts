@@ -8,7 +8,13 @@
  * `Redis` otherwise (one server, or the master found through Sentinel).
  */
 import type { Cluster, Redis } from 'ioredis';
-import { PoolError, resolvePoolOptions, type CloseOptions, type PoolMetrics } from '../../core/index.js';
+import {
+  PoolError,
+  resolvePoolOptions,
+  toError,
+  type CloseOptions,
+  type PoolMetrics,
+} from '../../core/index.js';
 import type { BackendPoolInit } from '../backend-definition.js';
 import { BackendPool, type BackendConnectionInfo } from '../backend-pool.js';
 import { clientStats, type RedisContext } from './redis-connection.js';
@@ -100,6 +106,24 @@ export class RedisPool<TClient extends Redis | Cluster = Redis> extends BackendP
     return [...leases, shared];
   }
 
+  /**
+   * checkHealth() pings a lease (see BackendPool) and then the shared client, which most commands go
+   * through: a pool whose shared client can't reach the server is down. A shared client nobody has used yet
+   * (lazy start-up) is not opened for it.
+   */
+  protected override async probeOtherConnections(signal: AbortSignal): Promise<void> {
+    const shared = this.#shared;
+    if (shared === undefined || shared.peek() === undefined) return;
+    try {
+      await shared.ready();
+      await abortable(shared.get().ping(), signal);
+    } catch (error) {
+      throw this.redactError(
+        new PoolError(this.name, `the shared client: ${toError(error).message}`, { cause: error }),
+      );
+    }
+  }
+
   override metrics(): RedisPoolMetrics {
     const shared: SharedClientMetrics = this.#shared?.metrics() ?? {
       state: 'disabled',
@@ -114,3 +138,13 @@ const NO_FACTORY = Object.freeze({
   create: () => Promise.reject(new Error('unused')),
   destroy: () => Promise.resolve(),
 });
+
+/** `work`, or the signal's reason once it aborts (the ping itself is left to the client's own timeouts). */
+function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}

@@ -134,3 +134,47 @@ describe('RedisPool leases: which error the caller gets', () => {
     expect(await pool.use((client) => client.ping())).toBe('PONG');
   });
 });
+
+describe('RedisPool.checkHealth and the shared client', () => {
+  function directPool(startup: 'fail-fast' | 'lazy' = 'fail-fast'): RedisPool {
+    const pool: RedisPool = createPool({
+      name: uniqueName('shared-health'),
+      backend: 'redis',
+      uri: REDIS_URL,
+      pool: { max: 3, min: 0, startup },
+    });
+    cleanups.push(() => pool.close());
+    return pool;
+  }
+
+  it('is down when the shared client does not answer, though a lease does', async () => {
+    const pool = directPool();
+    await pool.start();
+    expect((await pool.checkHealth({ timeoutMs: 1000 })).status).toBe('up');
+    // The shared connection stuck (as behind a blackholed link): its PING never answers.
+    const shared = pool.shared;
+    const stuck = new Promise<'PONG'>(() => undefined);
+    shared.ping = (() => stuck) as typeof shared.ping;
+    const health = await pool.checkHealth({ timeoutMs: 300 });
+    expect(health.status).toBe('down');
+    expect(health.error).toContain('health check timed out after 300 ms');
+  });
+
+  it('reports why the shared client is down', async () => {
+    const pool = directPool();
+    await pool.start();
+    const shared = pool.shared;
+    shared.ping = (() =>
+      Promise.reject(new Error('LOADING Redis is loading the dataset'))) as typeof shared.ping;
+    const health = await pool.checkHealth({ timeoutMs: 1000 });
+    expect(health.status).toBe('down');
+    expect(health.error).toContain('the shared client: LOADING Redis is loading the dataset');
+  });
+
+  it('does not open a shared client nobody used (lazy start-up)', async () => {
+    const pool = directPool('lazy');
+    await pool.start();
+    expect((await pool.checkHealth({ timeoutMs: 1000 })).status).toBe('up');
+    expect(pool.metrics().shared.state).toBe('idle');
+  });
+});
