@@ -10,6 +10,7 @@ import {
   ForbiddenException,
   Inject,
   Injectable,
+  Optional,
   UnauthorizedException,
   type CanActivate,
   type ExecutionContext,
@@ -18,7 +19,10 @@ import {
 } from '@nestjs/common';
 import { HttpAdapterHost, ModuleRef, Reflector } from '@nestjs/core';
 import { isObservable, lastValueFrom } from 'rxjs';
+import { runBootstrapStep } from '../nest/bootstrap-step.js';
+import { POOL_MANAGER } from '../nest/pool.constants.js';
 import { POOL_ADMIN_OPTIONS, POOL_ADMIN_PAGE } from './pool-admin.constants.js';
+import { PoolAdminConfigError } from './pool-admin-config-error.js';
 import type { ResolvedPoolAdminAuth } from './pool-admin-options.js';
 
 interface AdminRequest {
@@ -40,22 +44,38 @@ export class PoolAdminAuthGuard implements CanActivate, OnModuleInit {
     @Inject(ModuleRef) private readonly moduleRef: ModuleRef,
     @Inject(Reflector) private readonly reflector: Reflector,
     @Inject(HttpAdapterHost) private readonly adapterHost: HttpAdapterHost,
+    // By its string token (the manager may be the other build's); without PoolModule, none.
+    @Optional() @Inject(POOL_MANAGER) private readonly manager?: unknown,
   ) {}
 
-  /** Resolves the user's guard at bootstrap, so a guard whose dependencies are missing fails the start. */
+  /**
+   * Resolves the user's guard at bootstrap, so a guard whose dependencies are missing, or that is no guard,
+   * fails the start; under the PoolManager's eye, so that the pools already open are then closed.
+   */
   async onModuleInit(): Promise<void> {
+    this.#userGuard = await runBootstrapStep(this.manager, () => this.resolveUserGuard());
+  }
+
+  private async resolveUserGuard(): Promise<CanActivate | undefined> {
     const { guard } = this.auth;
-    if (guard === undefined || typeof guard !== 'function') {
-      this.#userGuard = guard;
-      return;
-    }
+    if (guard === undefined || typeof guard !== 'function') return guard;
     const guardClass = guard as Type<CanActivate>;
+    let instance: CanActivate;
     try {
-      this.#userGuard = this.moduleRef.get(guardClass, { strict: false });
+      instance = this.moduleRef.get(guardClass, { strict: false });
     } catch {
       // Not a provider anywhere: instantiate it with its dependencies from this module's scope.
-      this.#userGuard = await this.moduleRef.create(guardClass);
+      instance = await this.moduleRef.create(guardClass);
     }
+    // Checked on the instance (canActivate may be an instance property): without it, every admin request
+    // would fail with a 500.
+    if (typeof (instance as Partial<CanActivate> | undefined)?.canActivate !== 'function') {
+      throw new PoolAdminConfigError(
+        'guard',
+        `${guardClass.name || 'the guard class'} has no canActivate() method; a guard must implement CanActivate`,
+      );
+    }
+    return instance;
   }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {

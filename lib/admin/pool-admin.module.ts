@@ -7,6 +7,8 @@
  * ```
  */
 import { Module, type DynamicModule, type Provider, type Type } from '@nestjs/common';
+import { runBootstrapStep } from '../nest/bootstrap-step.js';
+import { POOL_MANAGER } from '../nest/pool.constants.js';
 import { POOL_ADMIN_OPTIONS } from './pool-admin.constants.js';
 import { createPoolAdminController } from './pool-admin.controller.js';
 import { createPoolAdminPageController } from './pool-admin-page.controller.js';
@@ -30,7 +32,10 @@ export class PoolAdminModule {
     return PoolAdminModule.build(options, { provide: POOL_ADMIN_OPTIONS, useValue: auth });
   }
 
-  /** The token/guard come from a factory (validated when it resolves, failing bootstrap); paths are static. */
+  /**
+   * The token/guard come from a factory (validated when it resolves, failing bootstrap); paths are static.
+   * The factory runs under the PoolManager's eye: if it throws, the pools already open are closed.
+   */
   static forRootAsync(options: PoolAdminModuleAsyncOptions): DynamicModule {
     if (typeof options?.useFactory !== 'function') {
       throw new PoolAdminConfigError('useFactory', 'must be a function returning `{ token?, guard? }`');
@@ -38,8 +43,10 @@ export class PoolAdminModule {
     const { useFactory } = options;
     return PoolAdminModule.build(options, {
       provide: POOL_ADMIN_OPTIONS,
-      useFactory: async (...args: never[]) => resolvePoolAdminAuth(await useFactory(...args)),
-      inject: options.inject ?? [],
+      useFactory: (manager: unknown, ...args: never[]) =>
+        runBootstrapStep(manager, async () => resolvePoolAdminAuth(await useFactory(...args))),
+      // Optional: without PoolModule the admin still starts (and lists no pools).
+      inject: [{ token: POOL_MANAGER, optional: true }, ...(options.inject ?? [])],
     });
   }
 

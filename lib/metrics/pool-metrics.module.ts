@@ -17,6 +17,7 @@ import {
   type Type,
 } from '@nestjs/common';
 import { register as globalRegistry, type Registry } from 'prom-client';
+import { runBootstrapStep } from '../nest/bootstrap-step.js';
 import { POOL_MANAGER } from '../nest/pool.constants.js';
 import { NO_POOLS, type PoolRegistry } from '../nest/pool-registry.js';
 import {
@@ -48,8 +49,11 @@ export class PoolMetricsRegistration implements OnModuleInit, OnModuleDestroy {
     @Optional() @Inject(POOL_MANAGER) private readonly manager: PoolRegistry = NO_POOLS,
   ) {}
 
-  onModuleInit(): void {
-    this.#unregister ??= registerPoolMetrics(this.manager, this.options);
+  async onModuleInit(): Promise<void> {
+    // It throws if the metrics are already in the registry: then the pools already open must be closed.
+    this.#unregister ??= await runBootstrapStep(this.manager, () =>
+      registerPoolMetrics(this.manager, this.options),
+    );
   }
 
   onModuleDestroy(): void {

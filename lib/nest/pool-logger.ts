@@ -88,7 +88,9 @@ export class PoolLogger {
     const m = this.#pool.metrics();
     switch (change.state) {
       case 'ready':
-        if (change.previousState === 'paused') this.#sink.write('log', 'resumed');
+        // resume() after pause() or drain(); a pool that was `starting` is ready for the first time.
+        if (change.previousState === 'paused' || change.previousState === 'draining')
+          this.#sink.write('log', 'resumed');
         else
           this.#sink.write(
             'log',

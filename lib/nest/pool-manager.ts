@@ -1,13 +1,16 @@
 /**
  * PoolManager: the app's registry of named pools (one per application, provided by the global
- * PoolManagerModule). It opens pools at bootstrap with retries, drains them in `beforeApplicationShutdown`
- * and closes them in `onApplicationShutdown`, all in parallel, each bounded, never throwing.
+ * PoolManagerModule). It opens pools at bootstrap with retries, then drains and closes them in
+ * `onApplicationShutdown`, all in parallel, each bounded, never throwing. Not in `beforeApplicationShutdown`:
+ * every module's hook of that phase, a global one registered before PoolModule included, may still use the
+ * pools.
  *
  * If one pool cannot be opened, bootstrap fails, and Nest then runs no shutdown hook at all: the manager
  * closes every pool it already opened itself (and any still opening closes as soon as it is done), so a
- * failed bootstrap leaves no sockets behind.
+ * failed bootstrap leaves no sockets behind. Other bootstrap steps that may fail after pools opened (the
+ * admin's and metrics' own) run under failBootstrapOnError() for the same reason.
  */
-import { Injectable, type BeforeApplicationShutdown, type OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { MAX_TIMER_MS, OptionReader, PoolConfigError, PoolError, type PoolMetrics } from '../core/index.js';
 import {
   createPool,
@@ -36,7 +39,7 @@ interface PoolEntry {
 }
 
 @Injectable()
-export class PoolManager implements BeforeApplicationShutdown, OnApplicationShutdown {
+export class PoolManager implements OnApplicationShutdown {
   private readonly pools = new Map<string, PoolEntry>();
   /** Set once bootstrap failed: pools that finish opening afterwards close themselves. */
   private aborted: Error | undefined;
@@ -61,13 +64,14 @@ export class PoolManager implements BeforeApplicationShutdown, OnApplicationShut
     const attempts = lifecycle.retryAttempts ?? DEFAULT_RETRY_ATTEMPTS;
     const delayMs = lifecycle.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS;
     for (let attempt = 0; ; attempt++) {
-      if (this.aborted !== undefined) break;
+      if (this.aborted !== undefined || this.closing !== undefined) break;
       try {
         await pool.start();
         break;
       } catch (error) {
-        // Bootstrap failed elsewhere and abort() closed this pool under its start(): not worth a retry.
-        if (this.aborted !== undefined) break;
+        // Bootstrap failed elsewhere, or the app is closing, and this pool was closed under its start():
+        // not worth a retry.
+        if (this.aborted !== undefined || this.closing !== undefined) break;
         const fatal = error instanceof PoolConfigError || error instanceof PoolDriverMissingError;
         if (fatal || attempt >= attempts) {
           await this.abort(error);
@@ -85,6 +89,10 @@ export class PoolManager implements BeforeApplicationShutdown, OnApplicationShut
       throw new PoolError(name, `not opened: application bootstrap failed (${messageOf(this.aborted)})`, {
         cause: this.aborted,
       });
+    }
+    if (this.closing !== undefined) {
+      await pool.close();
+      throw new PoolError(name, 'not opened: the application closed while it was starting');
     }
     return pool;
   }
@@ -175,6 +183,7 @@ export class PoolManager implements BeforeApplicationShutdown, OnApplicationShut
 
   /** Closes every pool in parallel, each bounded by its `shutdown.closeTimeoutMs`. Idempotent, never throws. */
   closeAll(): Promise<void> {
+    this.wakeRetryWaits(); // a pool waiting to retry its start gives up: no timer outlives the close
     this.closing ??= Promise.all(
       [...this.pools].map(async ([, { pool, closeTimeoutMs, log, logger }]) => {
         try {
@@ -191,7 +200,10 @@ export class PoolManager implements BeforeApplicationShutdown, OnApplicationShut
     return this.closing;
   }
 
-  /** `retryDelayMs` before the next start() attempt, cut short by an abort; unref'd (never holds the process). */
+  /**
+   * `retryDelayMs` before the next start() attempt, cut short by an abort or a close. Ref'd: while the app
+   * waits to retry, nothing else may hold the event loop, and Node must not exit (code 0) mid-bootstrap.
+   */
   private waitBeforeRetry(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const wake = (): void => {
@@ -200,23 +212,30 @@ export class PoolManager implements BeforeApplicationShutdown, OnApplicationShut
         resolve();
       };
       const timer = setTimeout(wake, ms);
-      timer.unref();
       this.retryWaits.add(wake);
     });
   }
 
-  async beforeApplicationShutdown(): Promise<void> {
-    await this.drainAll();
+  private wakeRetryWaits(): void {
+    for (const wake of [...this.retryWaits]) wake();
   }
 
+  /**
+   * Drains, then closes. In this last phase rather than `beforeApplicationShutdown`: Nest runs each shutdown
+   * phase module by module, global modules last and in reverse registration order, so a global module
+   * registered before PoolModule runs its `beforeApplicationShutdown` after this manager's and would find the
+   * pools draining.
+   */
   async onApplicationShutdown(): Promise<void> {
+    await this.drainAll();
     await this.closeAll();
   }
 
   /**
-   * @internal Runs a step before openPool() (a forRootAsync() options factory, the check of what it
-   * returned). If it throws, bootstrap fails, and Nest runs no shutdown hook: the pools already open are
-   * closed, then it rethrows.
+   * @internal Runs a bootstrap step that may fail once pools are open (a forRootAsync() options factory and
+   * the check of what it returned; the admin's options factory and guard; the metrics registration). If it
+   * throws, bootstrap fails, and Nest runs no shutdown hook: the pools already open are closed, then it
+   * rethrows.
    */
   async failBootstrapOnError<R>(step: () => R | Promise<R>): Promise<R> {
     try {
@@ -230,7 +249,6 @@ export class PoolManager implements BeforeApplicationShutdown, OnApplicationShut
   /** Bootstrap failed: close what is open now; pools still opening close when they finish. */
   private async abort(error: unknown): Promise<void> {
     this.aborted ??= error instanceof Error ? error : new Error(String(error));
-    for (const wake of [...this.retryWaits]) wake();
     await this.closeAll();
     this.closing = undefined; // a pool registered later is closed by its own openPool()
   }

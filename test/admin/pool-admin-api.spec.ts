@@ -12,6 +12,8 @@ import {
   type CanActivate,
   type ExecutionContext,
   type INestApplication,
+  type LoggerService,
+  type Type,
 } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
@@ -266,6 +268,13 @@ class AdminHeaderGuard implements CanActivate {
   }
 }
 
+/** What a pool logged (its `logger` option): its lifecycle shows whether a failed bootstrap closed it. */
+function lifecycleLines(): { lines: string[]; logger: LoggerService } {
+  const lines: string[] = [];
+  const logger = { log: (m: string) => lines.push(m), warn: () => undefined, error: () => undefined };
+  return { lines, logger };
+}
+
 async function startApp(admin: ReturnType<typeof PoolAdminModule.forRoot>): Promise<INestApplication> {
   const moduleRef = await Test.createTestingModule({
     imports: [
@@ -323,6 +332,34 @@ describe('guard auth', () => {
       await app.close();
     }
   });
+  it('refuses at bootstrap a guard class without canActivate (not 500 on every request), closing the pools', async () => {
+    @Injectable()
+    class MisspelledGuard {
+      canActive(): boolean {
+        return true;
+      }
+    }
+    const { lines, logger } = lifecycleLines();
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        PoolModule.forRoot({ name: 'guarded', backend: 'redis', uri: redisUrl(), logger }),
+        PoolAdminModule.forRoot({ guard: MisspelledGuard as unknown as Type<CanActivate> }),
+      ],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    try {
+      const error = await app.init().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(PoolAdminConfigError);
+      expect(error).toMatchObject({ field: 'guard' });
+      expect((error as Error).message).toContain('MisspelledGuard has no canActivate() method');
+      expect(lines).toEqual([expect.stringMatching(/^ready/), 'closed']);
+    } finally {
+      await app.close();
+    }
+  });
 });
 
 describe('forRootAsync', () => {
@@ -348,6 +385,30 @@ describe('forRootAsync', () => {
     } finally {
       await app.close();
     }
+  });
+
+  it('a factory that throws fails bootstrap and closes the pools already open', async () => {
+    const { lines, logger } = lifecycleLines();
+    const error = await Test.createTestingModule({
+      imports: [
+        PoolModule.forRoot({ name: 'guarded', backend: 'redis', uri: redisUrl(), logger }),
+        PoolAdminModule.forRootAsync({
+          // Injecting the pool makes sure it is open when the factory fails.
+          inject: [getPoolToken('guarded')],
+          useFactory: () => {
+            throw new Error('ADMIN_TOKEN is not set');
+          },
+        }),
+      ],
+    })
+      .compile()
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(String(error)).toContain('ADMIN_TOKEN is not set');
+    // Nest runs no shutdown hook after a failed bootstrap: the pool must not stay open.
+    expect(lines).toEqual([expect.stringMatching(/^ready/), 'closed']);
   });
 
   it('fails bootstrap with PoolAdminConfigError when the factory gives neither token nor guard', async () => {

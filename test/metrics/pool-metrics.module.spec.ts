@@ -6,10 +6,11 @@ import 'reflect-metadata';
 import { describe, expect, it } from '@jest/globals';
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { Registry } from 'prom-client';
+import { Gauge, Registry } from 'prom-client';
 import request from 'supertest';
 import { getPoolToken, PoolModule, type PostgresPool } from '../../lib/index.js';
 import {
+  METRIC_NAMES,
   PoolMetricsModule,
   POOL_METRICS_REGISTRY,
   type PoolMetricsModuleOptions,
@@ -85,6 +86,36 @@ describe('PoolMetricsModule', () => {
       await request(app.getHttpServer()).get('/metrics').expect(404);
       const exposition = parseExposition(await registry.metrics());
       expect(valueOf(exposition, 'nestjs_pool_state', { pool_name: 'users', state: 'ready' })).toBe(1);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('a registration that fails (its metrics already registered) fails bootstrap and closes the pools', async () => {
+    const registry = new Registry();
+    new Gauge({
+      name: METRIC_NAMES.connectionMax,
+      help: 'registered by the app already',
+      registers: [registry],
+    });
+    const lines: string[] = [];
+    const logger = { log: (m: string) => lines.push(m), warn: () => undefined, error: () => undefined };
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        PoolModule.forRoot({
+          name: 'users',
+          backend: 'postgres',
+          uri: pgUrl({ application_name: uniqueName('metricsfail') }),
+          logger,
+        }),
+        PoolMetricsModule.forRoot({ registry, path: false }),
+      ],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    try {
+      await expect(app.init()).rejects.toThrow(/"db_client_connection_max" is already registered/);
+      // Nest runs no shutdown hook after a failed bootstrap: the pool must not stay open.
+      expect(lines).toEqual([expect.stringMatching(/^ready/), 'closed']);
     } finally {
       await app.close();
     }

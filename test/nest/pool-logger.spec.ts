@@ -187,6 +187,31 @@ describe('PoolLogger with a real pool', () => {
     expect(circuitLines()[2]!.level).toBe('log');
   });
 
+  it('logs `resumed`, not a second `ready`, when a drained pool is resumed', async () => {
+    const capture = new CapturingLogger();
+    const pool = createPool({
+      name: 'users',
+      backend: 'postgres',
+      uri: pgUrl({ application_name: uniqueName('resume') }),
+    });
+    cleanups.push(() => pool.close());
+    new PoolLogger(pool, createPoolLogSink('users', capture)).attach();
+    await pool.start();
+    await pool.drain();
+    pool.resume();
+    pool.pause();
+    pool.resume();
+    await pool.close();
+    expect(capture.lines.map((l) => l.message)).toEqual([
+      expect.stringMatching(/^ready \(postgres at /),
+      'draining (0 connections lent)',
+      'resumed',
+      'paused: no new leases until resume()',
+      'resumed',
+      'closed',
+    ]);
+  });
+
   it('warns about a leaked lease with the stack of the acquire() that took it', async () => {
     const capture = new CapturingLogger();
     const pool = createPool({

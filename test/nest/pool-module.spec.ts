@@ -3,8 +3,8 @@
  * injection, the PoolManager, start-up retries and failures, and that nothing is left open afterwards.
  */
 import 'reflect-metadata';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Inject, Injectable, Module } from '@nestjs/common';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { Global, Inject, Injectable, Module, type BeforeApplicationShutdown } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { Test } from '@nestjs/testing';
 import type pg from 'pg';
@@ -388,10 +388,47 @@ describe('failures at bootstrap', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(lines.filter((line) => line.includes('retrying'))).toEqual([]);
   });
+
+  it('waits between start-up retries on a ref’d timer (the process cannot exit mid-bootstrap), ended by a close', async () => {
+    const retryDelayMs = 4_321; // tells the retry wait's timer from the driver's
+    const retryTimers: NodeJS.Timeout[] = [];
+    const realSetTimeout = globalThis.setTimeout;
+    const spy = jest.spyOn(globalThis, 'setTimeout').mockImplementation(((
+      callback: () => void,
+      ms?: number,
+    ) => {
+      const timer = realSetTimeout(callback, ms);
+      if (ms === retryDelayMs) retryTimers.push(timer);
+      return timer;
+    }) as typeof setTimeout);
+    const manager = new PoolManager();
+    try {
+      const opening = manager
+        .openPool('refused', {
+          backend: 'postgres',
+          uri: 'postgres://postgres@127.0.0.1:1/test', // nothing listens: its first start fails
+          retryAttempts: 1,
+          retryDelayMs,
+          logger: false,
+        })
+        .catch((e: unknown) => e);
+      await waitUntil(() => retryTimers.length === 1, 'the retry wait');
+      // Nothing else may hold the event loop while the app waits to retry: an unref'd timer would let
+      // Node exit with code 0 in the middle of bootstrap.
+      expect(retryTimers[0]!.hasRef()).toBe(true);
+      const started = performance.now();
+      await manager.closeAll();
+      expect(await opening).toBeInstanceOf(Error);
+      expect(performance.now() - started).toBeLessThan(retryDelayMs / 2); // the wait did not outlive close
+      expect(manager.get('refused').metrics().state).toBe('closed');
+    } finally {
+      spy.mockRestore();
+    }
+  });
 });
 
 describe('shutdown', () => {
-  it('drains in beforeApplicationShutdown (waits for leases), closes in onApplicationShutdown, idempotent', async () => {
+  it('drains then closes in onApplicationShutdown (waits for leases), idempotent', async () => {
     const app = uniqueName('shutdown');
     const moduleRef = await Test.createTestingModule({
       imports: [
@@ -469,5 +506,31 @@ describe('shutdown', () => {
     await moduleRef.close();
     expect(performance.now() - started).toBeLessThan(2000);
     expect(pool.metrics()).toMatchObject({ state: 'closed', size: 0 });
+  });
+
+  it('a global module imported before PoolModule can still use the pool in its beforeApplicationShutdown', async () => {
+    @Injectable()
+    class AuditFlush implements BeforeApplicationShutdown {
+      flushed: number | undefined;
+      constructor(@InjectPool('users') readonly users: PostgresPool) {}
+      async beforeApplicationShutdown(): Promise<void> {
+        this.flushed = await this.users.use(
+          async (client) => (await client.query<{ n: number }>('SELECT 1::int AS n')).rows[0]!.n,
+        );
+      }
+    }
+    @Global()
+    @Module({ providers: [AuditFlush], exports: [AuditFlush] })
+    class AuditModule {}
+
+    const moduleRef = await Test.createTestingModule({
+      // Global like PoolManagerModule and registered first, so Nest runs its shutdown hooks after the manager's.
+      imports: [AuditModule, PoolModule.forRoot({ name: 'users', backend: 'postgres', uri: DATABASE_URL })],
+    }).compile();
+    await moduleRef.init();
+    const audit = moduleRef.get(AuditFlush);
+    await moduleRef.close();
+    expect(audit.flushed).toBe(1);
+    expect(audit.users.metrics().state).toBe('closed');
   });
 });

@@ -9,9 +9,9 @@ export interface PoolModuleLifecycleOptions {
   /** Delay between those attempts. Default 1000. */
   retryDelayMs?: number;
   shutdown?: {
-    /** How long `beforeApplicationShutdown` waits for lent connections to come back. Default 10000. */
+    /** How long `onApplicationShutdown` first waits for lent connections to come back. Default 10000. */
     drainTimeoutMs?: number;
-    /** How long `onApplicationShutdown` waits before destroying connections still lent. Default 5000. */
+    /** How long it then waits, while closing, before destroying connections still lent. Default 5000. */
     closeTimeoutMs?: number;
   };
   /**
