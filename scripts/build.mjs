@@ -2,6 +2,8 @@
 // Builds the two distributions: dist/esm (Node ESM) and dist/cjs (CommonJS, for Nest 11 apps).
 // The CJS folder gets its own {"type":"commonjs"} package.json so Node reads its .js files as CommonJS
 // even though this package is "type": "module".
+// lib/ is not shipped, so tsconfig.build.json (which tsconfig.cjs.json extends) embeds each source in its .js.map
+// (`inlineSources`) and emits no declaration maps (they cannot embed sources: they would point at missing files).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -71,7 +71,7 @@ export function knownBackends(): string[] {
  * load a driver); the pool, option validation, redaction, query timeouts and health checks come with it.
  * Throws TypeError for a bad name or definition, or a name already taken.
  */
-export function registerBackend<TConnection, TDriver = undefined>(
+export function registerBackend<TConnection, TDriver = unknown>(
   name: string,
   definition: BackendDefinition<TConnection, TDriver>,
 ): void {

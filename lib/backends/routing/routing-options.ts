@@ -28,9 +28,14 @@ export interface RoutingHealthCheckOptions {
   timeoutMs?: number;
 }
 
-/** One replica: its URI, or an object like a pool's options (plus `weight` and `name`). */
+/**
+ * One replica: its URI, or an object like a pool's options (plus `weight` and `name`). `undefined` is
+ * accepted by the type so that `process.env.REPLICA_URL` compiles; at runtime an undefined or empty URI is
+ * a PoolConfigError naming the pool and the field (`replicas[0].uri`).
+ */
 export type ReplicaOptions<TConnectionOptions extends object = Record<string, unknown>> =
   | string
+  | undefined
   | {
       /** Names the member in metrics and health (`users.replica[eu-1]`); default its index. */
       name?: string;
@@ -163,6 +168,13 @@ function readReplica(
     throw new PoolConfigError(poolName, `${prefix}${field}`, reason);
   };
   const fallbackName = `replica[${index}]`;
+  const missing = describeMissingUri(entry);
+  if (missing !== undefined) {
+    fail(
+      'uri',
+      `must be a URI string or an object with "uri" (got ${missing}; is its environment variable set?)`,
+    );
+  }
   if (typeof entry === 'string') return { member: fallbackName, weight: 1, own: { uri: entry } };
   if (!isPlainObject(entry)) {
     throw new PoolConfigError(
@@ -186,6 +198,16 @@ function readReplica(
   });
   const { name: _name, weight: _weight, ...own } = entry;
   return { member: (name as string | undefined) ?? fallbackName, weight, own };
+}
+
+/**
+ * How a replica's or a shard's URI given as a plain value is missing (`undefined`, typically an unset
+ * environment variable, or an empty string), never the value itself; undefined when it is not missing.
+ */
+function describeMissingUri(value: unknown): string | undefined {
+  if (value === undefined) return 'undefined';
+  if (typeof value !== 'string' || value.trim() !== '') return undefined;
+  return value === '' ? 'an empty string' : 'a blank string';
 }
 
 /** A member's options: the parent's common ones (no `uri`, no routing keys) under the member's own. */
@@ -254,9 +276,13 @@ function readHealthCheck(poolName: string, value: unknown): ResolvedRoutingHealt
 /** What a shard key may be: its `String()` is hashed (or handed to `shardKey`). */
 export type ShardKey = string | number | bigint;
 
-/** One shard: its URI, or an object like a pool's options (replicas included). */
+/**
+ * One shard: its URI, or an object like a pool's options (replicas included). `undefined` is accepted by the
+ * type so that `process.env.SHARD_URL` compiles; at runtime an undefined or empty URI is a PoolConfigError
+ * naming the pool and the field (`shards.eu.uri`).
+ */
 export type ShardOptions<TPoolOptions extends object = Record<string, unknown>> =
-  string | Omit<Partial<TPoolOptions>, 'name' | 'backend' | 'shards' | 'shardKey'>;
+  string | undefined | Omit<Partial<TPoolOptions>, 'name' | 'backend' | 'shards' | 'shardKey'>;
 
 export interface ShardRoutingOptions<TPoolOptions extends object = Record<string, unknown>> {
   /** Shard name → where it is. Each shard is a pool of its own (`orders.shard[eu]`). */
@@ -310,6 +336,13 @@ export function readShardRouting(
       read.fail(
         `shards.${name.slice(0, 40)}`,
         'a shard name must be 1 to 63 letters, digits or _ . : - (starting with a letter or digit)',
+      );
+    }
+    const missing = describeMissingUri(value);
+    if (missing !== undefined) {
+      read.fail(
+        `${fieldPrefix}uri`,
+        `must be a URI string or an object of pool options (got ${missing}; is its environment variable set?)`,
       );
     }
     let own: Record<string, unknown>;

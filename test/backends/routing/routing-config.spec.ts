@@ -31,6 +31,20 @@ function configError(options: Record<string, unknown>): PoolConfigError {
 
 const base = { name: 'users', backend: 'postgres', uri: PRIMARY };
 
+/** What `process.env.X` is when X is unset: its type is `string | undefined`, as the options accept. */
+const UNSET_ENV: string | undefined = process.env['NESTJS_POOL_TEST_SURELY_UNSET_URL'];
+
+/** The PoolConfigError createPool() threw (typed options: this must compile without a cast). */
+function thrownBy(create: () => unknown): PoolConfigError {
+  try {
+    create();
+  } catch (error) {
+    expect(error).toBeInstanceOf(PoolConfigError);
+    return error as PoolConfigError;
+  }
+  throw new Error('expected a PoolConfigError');
+}
+
 describe('replica options', () => {
   it.each(
     [
@@ -113,6 +127,33 @@ describe('replica options', () => {
     }
   });
 
+  it('a replica URI from an unset environment variable compiles and is refused, naming the pool and the field', () => {
+    expect(UNSET_ENV).toBeUndefined();
+    const error = thrownBy(() =>
+      createPool({ name: 'users', backend: 'postgres', uri: PRIMARY, replicas: [REPLICA, UNSET_ENV] }),
+    );
+    expect(error).toMatchObject({ poolName: 'users', field: 'replicas[1].uri' });
+    expect(error.message).toBe(
+      'Pool "users": invalid option "replicas[1].uri": must be a URI string or an object with "uri" ' +
+        '(got undefined; is its environment variable set?)',
+    );
+    for (const [value, got] of [
+      ['', 'an empty string'],
+      ['  ', 'a blank string'],
+    ]) {
+      const empty = thrownBy(() =>
+        createPool({ name: 'users', backend: 'postgres', uri: PRIMARY, replicas: [value] }),
+      );
+      expect(empty).toMatchObject({ poolName: 'users', field: 'replicas[0].uri' });
+      expect(empty.message).toContain(`(got ${got}; is its environment variable set?)`);
+    }
+    // In the object form, an undefined `uri` (and no `connection`) is refused the same way.
+    const inObject = thrownBy(() =>
+      createPool({ name: 'users', backend: 'postgres', uri: PRIMARY, replicas: [{ uri: UNSET_ENV }] }),
+    );
+    expect(inObject).toMatchObject({ poolName: 'users', field: 'replicas[0].uri' });
+  });
+
   it('without replicas, `read` is there and routing options are accepted (one config for both setups)', () => {
     const pool = createPool({ ...base, backend: 'postgres', balance: 'round-robin', readFallback: 'fail' });
     expect(pool.replicaSet).toBeUndefined();
@@ -176,6 +217,29 @@ describe('shard options', () => {
       expect(text).not.toContain(SECRET);
     }
     expect(orders.target).toContain('a=postgres://app:***@127.0.0.1:3/a');
+  });
+
+  it('a shard URI from an unset environment variable compiles and is refused, naming the pool and the field', () => {
+    const error = thrownBy(() =>
+      createPool({ name: 'orders', backend: 'postgres', shards: { a: REPLICA, b: UNSET_ENV } }),
+    );
+    expect(error).toMatchObject({ poolName: 'orders', field: 'shards.b.uri' });
+    expect(error.message).toBe(
+      'Pool "orders": invalid option "shards.b.uri": must be a URI string or an object of pool options ' +
+        '(got undefined; is its environment variable set?)',
+    );
+    const empty = thrownBy(() => createPool({ name: 'orders', backend: 'redis', shards: { a: '' } }));
+    expect(empty).toMatchObject({ poolName: 'orders', field: 'shards.a.uri' });
+    expect(empty.message).toContain('(got an empty string; is its environment variable set?)');
+    // A shard's replicas too, with the nested field.
+    const nestedReplica = thrownBy(() =>
+      createPool({
+        name: 'orders',
+        backend: 'postgres',
+        shards: { a: { uri: REPLICA, replicas: [UNSET_ENV] } },
+      }),
+    );
+    expect(nestedReplica).toMatchObject({ poolName: 'orders', field: 'shards.a.replicas[0].uri' });
   });
 
   it('a registered backend is sharded the same way', () => {
