@@ -42,7 +42,8 @@ const replicaUrls = (process.env['DATABASE_REPLICA_URLS'] ?? '')
         queryTimeoutMs: 1_000,
       }),
     }),
-    // MongoDB (or FerretDB), for an event log.
+    // MongoDB (or FerretDB), for an event log. `node scripts/services.mjs` starts FerretDB on a free port:
+    // export the MONGODB_URI it prints before `nest start` (`npm run start:sample`).
     PoolModule.forRoot({
       name: 'events',
       backend: 'mongodb',
