@@ -583,14 +583,26 @@ function commandTimeoutMs(name: string, args: readonly unknown[], queryTimeoutMs
 /** A blocking command's own timeout in ms (0 = forever); undefined for commands that don't block. */
 function blockingMs(name: string, args: readonly unknown[]): number | undefined {
   if (name === 'xread' || name === 'xreadgroup') {
-    const at = args.findIndex((arg) => typeof arg === 'string' && arg.toLowerCase() === 'block');
-    return at === -1 ? undefined : toNumber(args[at + 1]);
+    // Options come before STREAMS; after it, a stream named "block" is just a key. Arguments may be Buffers.
+    for (let at = 0; at < args.length; at++) {
+      const option = optionName(args[at]);
+      if (option === 'streams') return undefined;
+      if (option === 'block') return toNumber(args[at + 1]);
+    }
+    return undefined;
   }
   if (!BLOCKING.has(name)) return undefined;
   if (name === 'wait') return toNumber(args[1]);
   if (name === 'waitaof') return toNumber(args[2]);
   if (name === 'blmpop' || name === 'bzmpop') return toNumber(args[0]) * 1000;
   return toNumber(args[args.length - 1]) * 1000;
+}
+
+/** An option token, lower-cased, whether given as a string or a Buffer; '' for anything else. */
+function optionName(arg: unknown): string {
+  if (typeof arg === 'string') return arg.toLowerCase();
+  if (arg instanceof Uint8Array && arg.length <= 8) return Buffer.from(arg).toString('latin1').toLowerCase();
+  return '';
 }
 
 function toNumber(value: unknown): number {

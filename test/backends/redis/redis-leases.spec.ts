@@ -81,6 +81,12 @@ describe('shared client', () => {
         () => pool.shared.blpop(key('list'), 1),
         () => pool.shared.multi({ pipeline: false }),
         () => pool.shared.client('SETNAME', 'other'),
+        () => pool.shared.xread('BLOCK', 100, 'STREAMS', key('s'), '$'),
+        // ioredis sends Buffers as they are: a Buffer 'BLOCK' blocks the connection just the same.
+        () => {
+          const xread = pool.shared.xreadBuffer.bind(pool.shared) as (...args: unknown[]) => Promise<unknown>;
+          return xread(Buffer.from('BLOCK'), 100, 'STREAMS', key('s'), '$');
+        },
       ]) {
         const error = await Promise.resolve()
           .then(attempt)
@@ -89,6 +95,8 @@ describe('shared client', () => {
         expect((error as Error).message).toMatch(/not allowed on pool\.shared.*pool\.use\(\)/);
       }
       expect(await pool.shared.ping()).toBe('PONG');
+      // Without BLOCK, and with a stream that happens to be named "block", XREAD doesn't block: allowed.
+      expect(await pool.shared.xread('COUNT', 1, 'STREAMS', key('block'), '0')).toBeNull();
       expect(pool.shared.condition?.select).toBe(TEST_DB);
     } finally {
       await pool.close();
