@@ -17,7 +17,7 @@ import {
 } from '../../core/index.js';
 import type { BackendPoolInit } from '../backend-definition.js';
 import { BackendPool, type BackendConnectionInfo } from '../backend-pool.js';
-import { clientStats, type RedisContext } from './redis-connection.js';
+import { clientStats, pingClient, type RedisContext } from './redis-connection.js';
 import { hasSharedClient } from './redis-options.js';
 import { SharedRedisClient, type SharedClientMetrics } from './redis-shared.js';
 
@@ -116,7 +116,8 @@ export class RedisPool<TClient extends Redis | Cluster = Redis> extends BackendP
     if (shared === undefined || shared.peek() === undefined) return;
     try {
       await shared.ready();
-      await abortable(shared.get().ping(), signal);
+      // The pool's own PING (CLUSTER INFO on a Cluster), not counted as a caller's command in connections().
+      await abortable(pingClient(shared.get()), signal);
     } catch (error) {
       throw this.redactError(
         new PoolError(this.name, `the shared client: ${toError(error).message}`, { cause: error }),
