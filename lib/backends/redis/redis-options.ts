@@ -4,7 +4,7 @@
  * Types come from `ioredis` through `import type`, which is erased: no runtime dependency on the driver.
  */
 import type { ClusterOptions, RedisOptions } from 'ioredis';
-import { isPlainObject, POOL_DEFAULTS, POOL_PRESETS, type PoolPresetName } from '../../core/index.js';
+import { isPlainObject, resolvePoolOptions } from '../../core/index.js';
 import type { BackendPoolInit } from '../backend-definition.js';
 import type { BackendPoolOptions, ResolvedBackendOptions } from '../backend-options.js';
 
@@ -343,17 +343,6 @@ export function hasSharedClient(options: ResolvedBackendOptions): boolean {
 }
 
 /**
- * The `min` a preset gives when none is given explicitly (`'max'`: all of `max`); the engine's default without
- * one. An unknown preset is left for the engine to report.
- */
-function presetMin(preset: unknown, max: unknown): unknown {
-  if (preset === undefined) return POOL_DEFAULTS.min;
-  if (typeof preset !== 'string' || !Object.hasOwn(POOL_PRESETS, preset)) return undefined;
-  const min = POOL_PRESETS[preset as PoolPresetName].min;
-  return min === 'max' ? max : (min ?? POOL_DEFAULTS.min);
-}
-
-/**
  * The shared client is one of `pool.max` (and of `pool.min`): the engine, which only sees leases, gets
  * `max - 1` and `min - 1`, so the server never sees more than `max` connections from the pool. Invalid
  * values are passed through untouched for the engine to report as the user wrote them.
@@ -363,10 +352,21 @@ export function splitConnectionBudget<TConnection, TDriver>(
 ): BackendPoolInit<TConnection, TDriver> {
   const { options } = init;
   if (!hasSharedClient(options)) return init;
-  const max = options.pool.max ?? POOL_DEFAULTS.max;
-  const min = options.pool.min ?? presetMin(options.pool.preset, max);
-  const valid = (n: unknown): n is number => typeof n === 'number' && (Number.isInteger(n) || n === Infinity);
-  if (!valid(max) || !valid(min) || max < 2 || min < 0 || min > max) return init;
+  // min and max as the engine would resolve them (defaults, a preset's min = max), by the engine's own rules.
+  let resolved: { min: number; max: number };
+  try {
+    resolved = resolvePoolOptions({ ...options.pool, name: options.name, factory: BUDGET_FACTORY });
+  } catch {
+    return init; // the engine reports it, as the user wrote it
+  }
+  const { min, max } = resolved;
+  if (max < 2) return init;
   const pool = Object.freeze({ ...options.pool, max: max - 1, min: Math.max(0, min - 1) });
   return { ...init, options: Object.freeze({ ...options, pool }) };
 }
+
+/** A stand-in factory for resolving the options: only min and max are read from the result. */
+const BUDGET_FACTORY = Object.freeze({
+  create: () => Promise.reject(new Error('unused')),
+  destroy: () => Promise.resolve(),
+});
