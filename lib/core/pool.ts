@@ -273,6 +273,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
       clearTimeout(timer);
       // A start that timed out stops opening connections: a retried start() must not add to its attempts.
       run.cancelled = true;
+      if (this.createSlotWaiters.length > 0) this.wakeCreateSlotWaiters();
     }
     if (this.currentState === 'closed') throw this.closedError();
     this.markStarted();
@@ -288,7 +289,9 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     const worker = async (): Promise<void> => {
       while (remaining > 0 && !run.cancelled && this.currentState !== 'closed') {
         if (this.entries.size + this.pendingCreates >= this.options.max) return;
-        if (this.pendingCreates >= this.options.maxConcurrentCreates) {
+        // As in fill(): while attempts are failing, one at a time.
+        const concurrency = this.consecutiveCreateFailures > 0 ? 1 : this.options.maxConcurrentCreates;
+        if (this.pendingCreates >= concurrency) {
           await this.createSlotFreed();
           continue;
         }
@@ -302,8 +305,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
         } else {
           const backoff = this.nextCreateAt - preciseNow();
           if (backoff > 0) {
-            // Ref'd, unlike the pool's own timers: the caller awaits start(), so the process must stay up.
-            await new Promise((resolve) => setTimeout(resolve, backoff));
+            await this.createSlotFreed(backoff);
             continue;
           }
         }
@@ -315,9 +317,24 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     await Promise.all(workers);
   }
 
-  /** Resolves when a connection attempt settles (or the pool closes): a create slot may be free again. */
-  private createSlotFreed(): Promise<void> {
-    return new Promise((resolve) => this.createSlotWaiters.push(resolve));
+  /**
+   * Resolves when a connection attempt settles, the pool closes or a start times out (a create slot may be
+   * free, or the worker should stop), or after `timeoutMs` (the backoff). That timer is ref'd, unlike the
+   * pool's own: the caller awaits start(), so the process must stay up; it is cleared on any wake-up.
+   */
+  private createSlotFreed(timeoutMs?: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (timeoutMs === undefined) {
+        this.createSlotWaiters.push(resolve);
+        return;
+      }
+      const timer = setTimeout(wake, timeoutMs);
+      function wake(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.createSlotWaiters.push(wake);
+    });
   }
 
   private markStarted(): void {

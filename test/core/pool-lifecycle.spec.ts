@@ -77,6 +77,54 @@ describe('start', () => {
     expect(factory.createAttempts).toBe(2); // the open circuit let no attempt through
   });
 
+  it('close() ends a retried start waiting out its backoff at once, leaving no timer', async () => {
+    const { pool, factory } = makePool({
+      createRetry: { initialDelayMs: 4000, maxDelayMs: 4000, jitter: 0 },
+    });
+    factory.failing = true;
+    await expect(pool.start()).rejects.toBeInstanceOf(PoolUnavailableError);
+    const timersBefore = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const retried = pool.start().catch((e: unknown) => e);
+    await delay(20); // now waiting out the 4 s backoff
+    const started = performance.now();
+    await pool.close();
+    expect(await retried).toBeInstanceOf(PoolClosedError);
+    expect(performance.now() - started).toBeLessThan(500);
+    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBeLessThanOrEqual(
+      timersBefore,
+    );
+    expect(factory.createAttempts).toBe(1);
+  });
+
+  it('a fail-fast start after failed attempts makes one attempt at a time, as fill() does', async () => {
+    const { pool, factory } = makePool(
+      {
+        min: 8,
+        maxConcurrentCreates: 8,
+        createRetry: { initialDelayMs: 1, maxDelayMs: 1, jitter: 0 },
+        circuitBreaker: false,
+      },
+      new FakeFactory({ createDelayMs: 5 }),
+    );
+    factory.failing = true;
+    await expect(pool.start()).rejects.toBeInstanceOf(PoolUnavailableError);
+    const firstStartAttempts = factory.createAttempts;
+    let inFlight = 0;
+    let mostInFlight = 0;
+    const create = factory.create.bind(factory);
+    factory.create = async (signal) => {
+      mostInFlight = Math.max(mostInFlight, ++inFlight);
+      try {
+        return await create(signal);
+      } finally {
+        inFlight--;
+      }
+    };
+    await expect(pool.start()).rejects.toBeInstanceOf(PoolUnavailableError);
+    expect(factory.createAttempts).toBe(firstStartAttempts + 1);
+    expect(mostInFlight).toBe(1);
+  });
+
   it('lazy resolves at once while the server is down and fills min once it is back', async () => {
     const { pool, factory } = makePool({ min: 2, startup: 'lazy' });
     factory.failing = true;
