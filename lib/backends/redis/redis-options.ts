@@ -355,7 +355,7 @@ export function splitConnectionBudget<TConnection, TDriver>(
   // min and max as the engine would resolve them (defaults, a preset's min = max), by the engine's own rules.
   let resolved: { min: number; max: number };
   try {
-    resolved = resolvePoolOptions({ ...options.pool, name: options.name, factory: BUDGET_FACTORY });
+    resolved = resolvePoolOptions({ ...options.pool, name: options.name, factory: REDIS_OPTIONS_FACTORY });
   } catch {
     return init; // the engine reports it, as the user wrote it
   }
@@ -365,8 +365,12 @@ export function splitConnectionBudget<TConnection, TDriver>(
   return { ...init, options: Object.freeze({ ...options, pool }) };
 }
 
-/** A stand-in factory for resolving the options: only min and max are read from the result. */
-const BUDGET_FACTORY = Object.freeze({
+/**
+ * What the engine will see of the Redis factory when options are resolved outside the pool (the budget split,
+ * RedisPool's own reading): it validates (PING), so keepaliveMs, validateOnBorrow and testOnReturn are allowed.
+ */
+export const REDIS_OPTIONS_FACTORY = Object.freeze({
   create: () => Promise.reject(new Error('unused')),
   destroy: () => Promise.resolve(),
+  validate: () => Promise.resolve(true),
 });

@@ -18,7 +18,7 @@ import {
 import type { BackendPoolInit } from '../backend-definition.js';
 import { BackendPool, type BackendConnectionInfo } from '../backend-pool.js';
 import { clientStats, pingClient, type RedisContext } from './redis-connection.js';
-import { hasSharedClient } from './redis-options.js';
+import { hasSharedClient, REDIS_OPTIONS_FACTORY } from './redis-options.js';
 import { SharedRedisClient, type SharedClientMetrics } from './redis-shared.js';
 
 export interface RedisPoolMetrics extends PoolMetrics {
@@ -37,7 +37,11 @@ export class RedisPool<TClient extends Redis | Cluster = Redis> extends BackendP
     super(init);
     const { options } = init;
     // Validated already (BackendPool's constructor): only read here.
-    const resolved = resolvePoolOptions({ ...options.pool, name: options.name, factory: NO_FACTORY });
+    const resolved = resolvePoolOptions({
+      ...options.pool,
+      name: options.name,
+      factory: REDIS_OPTIONS_FACTORY,
+    });
     this.#startup = resolved.startup;
     this.#shared = hasSharedClient(options)
       ? new SharedRedisClient(
@@ -134,11 +138,6 @@ export class RedisPool<TClient extends Redis | Cluster = Redis> extends BackendP
     return { ...super.metrics(), shared };
   }
 }
-
-const NO_FACTORY = Object.freeze({
-  create: () => Promise.reject(new Error('unused')),
-  destroy: () => Promise.resolve(),
-});
 
 /** `work`, or the signal's reason once it aborts (the ping itself is left to the client's own timeouts). */
 function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {

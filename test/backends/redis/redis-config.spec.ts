@@ -76,6 +76,22 @@ describe('option validation', () => {
     expect(viaConnection.metrics()).toMatchObject({ max: 10, shared: { state: 'disabled' } });
     expect(() => pool.shared).toThrow(/start\(\)/);
   });
+
+  it('accepts the validation options (the Redis factory pings), with or without the shared client', () => {
+    for (const shared of [true, false]) {
+      for (const extra of [{ keepaliveMs: 30_000 }, { validateOnBorrow: true }, { testOnReturn: true }]) {
+        const pool = createPool({
+          name: 'cfg-validate',
+          backend: 'redis',
+          uri: 'redis://cache.internal:6379',
+          shared,
+          pool: { min: 2, max: 5, ...extra },
+        });
+        // The shared client's share of the budget is still taken off the leases'.
+        expect(pool.metrics()).toMatchObject(shared ? { min: 1, max: 4 } : { min: 2, max: 5 });
+      }
+    }
+  });
 });
 
 describe('start()', () => {
