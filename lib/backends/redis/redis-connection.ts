@@ -588,6 +588,9 @@ function blockingMs(name: string, args: readonly unknown[]): number | undefined 
       const option = optionName(args[at]);
       if (option === 'streams') return undefined;
       if (option === 'block') return toNumber(args[at + 1]);
+      // XREADGROUP GROUP <group> <consumer>: names, not options, whatever they spell.
+      if (option === 'group' && name === 'xreadgroup') at += 2;
+      else if (option === 'count') at += 1;
     }
     return undefined;
   }

@@ -83,6 +83,8 @@ describe('shared client', () => {
         () => pool.shared.client('SETNAME', 'other'),
         () => pool.shared.xread('BLOCK', 100, 'STREAMS', key('s'), '$'),
         // ioredis sends Buffers as they are: a Buffer 'BLOCK' blocks the connection just the same.
+        // A group named "streams" doesn't end the options: the BLOCK after it is seen.
+        () => pool.shared.xreadgroup('GROUP', 'streams', 'c1', 'BLOCK', 100, 'STREAMS', key('s'), '>'),
         () => {
           const xread = pool.shared.xreadBuffer.bind(pool.shared) as (...args: unknown[]) => Promise<unknown>;
           return xread(Buffer.from('BLOCK'), 100, 'STREAMS', key('s'), '$');
@@ -97,6 +99,10 @@ describe('shared client', () => {
       expect(await pool.shared.ping()).toBe('PONG');
       // Without BLOCK, and with a stream that happens to be named "block", XREAD doesn't block: allowed.
       expect(await pool.shared.xread('COUNT', 1, 'STREAMS', key('block'), '0')).toBeNull();
+      // Nor does XREADGROUP with a group and a consumer named "block" (NOGROUP: it got to the server).
+      await expect(
+        pool.shared.xreadgroup('GROUP', 'block', 'block', 'COUNT', 1, 'STREAMS', key('g'), '>'),
+      ).rejects.toThrow(/NOGROUP/);
       expect(pool.shared.condition?.select).toBe(TEST_DB);
     } finally {
       await pool.close();
