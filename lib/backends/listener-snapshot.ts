@@ -1,61 +1,75 @@
 /**
- * The event listeners a pooled client had when the pool finished setting it up, and their restoration on
- * release. A borrower's listeners must not outlive its lease: a Redis 'message' listener or a pg
- * 'notification' listener would hear the next borrower's traffic, an 'error' listener its failures, and
- * they would pile up lease after lease. Shared by the backends whose clients are EventEmitters.
+ * Keeps a pooled client's event listeners as the pool set them up, lease after lease. A borrower's listeners
+ * must not outlive its lease: a Redis 'message' listener or a pg 'notification' listener would hear the next
+ * borrower's traffic, an 'error' listener its failures, and they would pile up lease after lease. Shared by
+ * the backends whose clients are EventEmitters.
+ *
+ * The guard watches through the emitter's own 'newListener' and 'removeListener' events, so a release where
+ * nobody touched the listeners (nearly all of them) costs two field reads, and a listener of the pool's that
+ * a borrower removed is noticed even if it added another in its place.
  */
 import type { EventEmitter } from 'node:events';
 
-/** Listeners by event name, as `rawListeners()` gives them (`once` wrappers included). */
-export type ListenerSnapshot = ReadonlyMap<string | symbol, readonly Listener[]>;
-
 type Listener = (...args: unknown[]) => unknown;
+type EventName = string | symbol;
 
-/** What restoreListeners() returns when it took nothing off. */
-export const NO_EVENTS: readonly (string | symbol)[] = Object.freeze([]);
+/** What restore() returns when no listener was added during the lease. */
+export const NO_EVENTS: readonly EventName[] = Object.freeze([]);
 
-/** Every listener on `emitter` now: the pool's own and the driver's. */
-export function snapshotListeners(emitter: EventEmitter): ListenerSnapshot {
-  const snapshot = new Map<string | symbol, readonly Listener[]>();
-  for (const event of emitter.eventNames()) snapshot.set(event, rawListeners(emitter, event));
-  return snapshot;
-}
+export class ListenerGuard {
+  readonly #emitter: EventEmitter;
+  /** Every listener once the pool finished setting the client up (the pool's, the driver's), by event. */
+  readonly #own: ReadonlyMap<EventName, readonly Listener[]>;
+  /** Events a listener was added to since the last restore(); null when none. */
+  #added: Set<EventName> | null = null;
+  #ownRemoved = false;
 
-/**
- * Takes off every listener added since `snapshot` and returns the events they were on (empty, without
- * allocating a list, in the common case: one count per event when nothing changed). A listener of the
- * snapshot that was removed can't be put back in its place: that throws, and the pool destroys the client.
- */
-export function restoreListeners(
-  emitter: EventEmitter,
-  snapshot: ListenerSnapshot,
-): readonly (string | symbol)[] {
-  if (!listenersChanged(emitter, snapshot)) return NO_EVENTS;
-  const cleaned: (string | symbol)[] = [];
-  for (const event of emitter.eventNames()) {
-    const own = snapshot.get(event) ?? [];
-    for (const listener of rawListeners(emitter, event)) {
-      if (own.includes(listener)) continue;
-      emitter.removeListener(event, listener);
-      if (!cleaned.includes(event)) cleaned.push(event);
+  /** Call once the client is set up: every listener it has now is the pool's own. */
+  constructor(emitter: EventEmitter) {
+    this.#emitter = emitter;
+    emitter.on('newListener', (event: EventName) => {
+      (this.#added ??= new Set()).add(event);
+    });
+    emitter.on('removeListener', (event: EventName, listener: Listener) => {
+      if (this.#isOwn(event, listener)) this.#ownRemoved = true;
+    });
+    const own = new Map<EventName, readonly Listener[]>();
+    for (const event of emitter.eventNames()) own.set(event, rawListeners(emitter, event));
+    this.#own = own;
+    this.#added = null;
+  }
+
+  /**
+   * On release: takes off every listener added since the last call and returns the events listeners were
+   * added to (even if the borrower removed them itself). A listener of the pool's that was removed can't be
+   * put back in its place: that throws, and the pool destroys the client.
+   */
+  restore(): readonly EventName[] {
+    if (this.#ownRemoved) {
+      throw new Error("the borrower removed the pool's own event listeners; the connection is discarded");
     }
+    const added = this.#added;
+    if (added === null) return NO_EVENTS;
+    this.#added = null;
+    const emitter = this.#emitter;
+    for (const event of added) {
+      const own = this.#own.get(event) ?? [];
+      for (const listener of rawListeners(emitter, event)) {
+        if (!own.includes(listener)) emitter.removeListener(event, listener);
+      }
+    }
+    return [...added];
   }
-  if (listenersChanged(emitter, snapshot)) {
-    throw new Error("the borrower removed the pool's own event listeners; the connection is discarded");
+
+  #isOwn(event: EventName, listener: Listener): boolean {
+    const own = this.#own?.get(event);
+    if (own === undefined) return false;
+    // A `once` listener is stored wrapped; removeListener reports the function that was registered.
+    return own.some((l) => l === listener || (l as { listener?: Listener }).listener === listener);
   }
-  return cleaned;
 }
 
 /** `rawListeners()`, typed as what EventEmitter stores (its own typing says `Function`). */
-function rawListeners(emitter: EventEmitter, event: string | symbol): Listener[] {
+function rawListeners(emitter: EventEmitter, event: EventName): Listener[] {
   return emitter.rawListeners(event) as Listener[];
-}
-
-function listenersChanged(emitter: EventEmitter, snapshot: ListenerSnapshot): boolean {
-  const events = emitter.eventNames();
-  if (events.length !== snapshot.size) return true;
-  for (const event of events) {
-    if (emitter.listenerCount(event) !== snapshot.get(event)?.length) return true;
-  }
-  return false;
 }

@@ -16,12 +16,7 @@
 import { errorMonitor } from 'node:events';
 import type { Client, ClientConfig, QueryResult } from 'pg';
 import { connectAbortable } from '../connect-abortable.js';
-import {
-  NO_EVENTS,
-  restoreListeners,
-  snapshotListeners,
-  type ListenerSnapshot,
-} from '../listener-snapshot.js';
+import { ListenerGuard, NO_EVENTS } from '../listener-snapshot.js';
 import type { BackendContext } from '../backend-definition.js';
 import type { PoolQueryTimeoutError } from '../pool-query-timeout-error.js';
 import { type QueryCallback, withQueryTimeout, withQueryTimeoutCallback } from '../query-timeout.js';
@@ -56,7 +51,9 @@ interface ConnectionState {
   /** Runs a `(text, values?)` query counted, timed, in flight and bounded (see createTextQueryRunner). */
   runText: TextQueryRunner;
   /** The client's listeners once set up (the pool's, pg's): what a release restores. */
-  listeners: ListenerSnapshot | undefined;
+  listeners: ListenerGuard | undefined;
+  /** A query of this lease may have run LISTEN: the release ends it (UNLISTEN *). */
+  mayListen: boolean;
 }
 
 /** Runs `text` with `values` on the connection and reports to `done` (pg's callback form, no promise). */
@@ -112,6 +109,7 @@ export async function openClient(signal: AbortSignal, context: PostgresContext):
     lastError: undefined,
     runText: notWrappedYet,
     listeners: undefined,
+    mayListen: false,
   };
   state.runText = createTextQueryRunner(client, state, context);
   states.set(client, state);
@@ -143,7 +141,7 @@ export async function openClient(signal: AbortSignal, context: PostgresContext):
     },
   );
   state.connected = true;
-  state.listeners = snapshotListeners(client);
+  state.listeners = new ListenerGuard(client);
   forgetPassword(client);
   return client;
 }
@@ -218,8 +216,8 @@ export function resetClient(client: Client): Promise<void> | undefined {
       `released while ${state.inFlight} query(ies) were still running; the connection is discarded`,
     );
   }
-  const cleaned = state.listeners === undefined ? NO_EVENTS : restoreListeners(client, state.listeners);
-  const unlisten = cleaned.includes('notification');
+  const added = state.listeners === undefined ? NO_EVENTS : state.listeners.restore();
+  const unlisten = state.mayListen || added.includes('notification');
   // pg rejects a failed query on the ErrorResponse, before the ReadyForQuery that carries the new status
   // (e.g. 'E' after `BEGIN; SELECT 1/0`). Until it arrives, the status we hold is stale: wait for it.
   const statusPending = (client as unknown as { readyForQuery?: unknown }).readyForQuery === false;
@@ -257,7 +255,10 @@ async function cleanUp(
   }
   // After the ROLLBACK: a LISTEN inside the open transaction is undone by it, and UNLISTEN can't run in an
   // aborted one.
-  if (unlisten) await rawQuery(client, 'UNLISTEN *');
+  if (unlisten) {
+    await rawQuery(client, 'UNLISTEN *');
+    state.mayListen = false;
+  }
 }
 
 function checkOpen(client: Client, state: ConnectionState): void {
@@ -343,6 +344,18 @@ function notWrappedYet(): never {
 }
 
 /**
+ * A statement that may be a LISTEN (or mention one: a false alarm costs one UNLISTEN * on release). Matched
+ * on every text query, so a plain regex scan, no parsing.
+ */
+const LISTEN = /listen/i;
+
+/** Flags the lease for UNLISTEN * when `query` (pg's first argument: text or a config) may LISTEN. */
+function noteListen(state: ConnectionState, query: unknown): void {
+  const text = typeof query === 'string' ? query : (query as { text?: unknown } | null)?.text;
+  if (typeof text === 'string' && LISTEN.test(text)) state.mayListen = true;
+}
+
+/**
  * The common query form, `(text, values?)`, run as pg's callback form: no promise per query (pg's own
  * promise form makes two), and `done` called once with the outcome or, first, PoolQueryTimeoutError.
  */
@@ -358,6 +371,7 @@ function createTextQueryRunner(
     onTimeout: (error: PoolQueryTimeoutError) => abandonClient(client, state, context, error),
   };
   return function runText(text, values, done) {
+    if (LISTEN.test(text)) state.mayListen = true;
     const started = performance.now();
     const finish = withQueryTimeoutCallback(done, timeout);
     state.inFlight++;
@@ -407,6 +421,7 @@ function wrapQuery(client: Client, state: ConnectionState, context: PostgresCont
         state.runText(text, values, (error, value) => (error ? reject(error as Error) : resolve(value)));
       }).catch(rethrowWithCallerStack);
     }
+    noteListen(state, args[0]);
     const started = performance.now();
     const observed = observeNonPromiseForms(args, started, record, failed);
     const result: unknown = Reflect.apply(original, client, args);

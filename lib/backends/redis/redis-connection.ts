@@ -14,7 +14,7 @@
  * Each wrapped client also counts its commands and their total time, for `pool.connections()`.
  */
 import { connectAbortable } from '../connect-abortable.js';
-import { restoreListeners, snapshotListeners, type ListenerSnapshot } from '../listener-snapshot.js';
+import { ListenerGuard } from '../listener-snapshot.js';
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { PoolClosedError, PoolError, PoolUnavailableError, toError } from '../../core/index.js';
 import type { BackendContext } from '../backend-definition.js';
@@ -69,7 +69,7 @@ export interface RedisClientState {
   /** The message of the last command that failed (redacted). */
   lastCommandError: string | undefined;
   /** Every listener on the client once connected (the pool's, ioredis' own): what a release restores. */
-  listeners: ListenerSnapshot | undefined;
+  listeners: ListenerGuard | undefined;
 }
 
 /** What ioredis' Command looks like to the wrapper (it is not part of ioredis' typed API). */
@@ -333,7 +333,7 @@ export async function connectClient(
     throw state.lastError ?? new Error('the connection closed during the handshake');
   }
   state.connected = true;
-  state.listeners = snapshotListeners(client);
+  state.listeners = new ListenerGuard(client);
   forgetPassword(client, context);
   return client;
 }
@@ -470,7 +470,7 @@ export function resetClient(client: RedisClient): Promise<void> | undefined {
   const state = states.get(client);
   if (state === undefined) return undefined;
   checkUsable(client, state);
-  if (state.listeners !== undefined) restoreListeners(client, state.listeners);
+  state.listeners?.restore();
   if (isCluster(client)) {
     if (!state.multi && !state.watching) return undefined;
     return cleanCluster(client, state);

@@ -360,6 +360,40 @@ describe('listeners and LISTENs a lease leaves behind', () => {
     }
   });
 
+  it('ends the LISTENs of a borrower that tidied up its listener, or never added one', async () => {
+    const pool = newPool(1);
+    const [tidy, bare] = [uniqueName('tidy'), uniqueName('bare')];
+    try {
+      await pool.use(async (client) => {
+        const onNotification = (): void => undefined;
+        client.on('notification', onNotification);
+        await client.query(`LISTEN ${tidy}`);
+        client.off('notification', onNotification); // tidied up, but still LISTENing
+      });
+      await pool.use((client) => client.query({ text: `LISTEN ${bare}` })); // no listener at all
+      const channels = await pool.use((client) => client.query('SELECT pg_listening_channels() AS c'));
+      expect(channels.rows).toEqual([]);
+      expect(pool.metrics().destroyed.total).toBe(0);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it("destroys a connection whose pool 'error' listener the borrower swapped for its own", async () => {
+    const pool = newPool(1);
+    try {
+      const lease = await pool.acquire();
+      const client = lease.connection;
+      const count = client.listenerCount('error');
+      client.removeAllListeners('error');
+      for (let i = 0; i < count; i++) client.on('error', () => undefined); // same count, not the pool's
+      lease.release();
+      await waitUntil(() => pool.metrics().destroyed.total === 1, 'the connection destroyed');
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('destroys a connection whose pool listeners the borrower removed', async () => {
     const pool = newPool(1);
     try {
