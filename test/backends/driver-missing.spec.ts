@@ -17,7 +17,16 @@ let dir: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'nestjs-pool-no-driver-'));
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-  const flags = ['--declaration', 'false', '--declarationMap', 'false', '--sourceMap', 'false'];
+  const flags = [
+    '--declaration',
+    'false',
+    '--declarationMap',
+    'false',
+    '--sourceMap',
+    'false',
+    '--inlineSources',
+    'false',
+  ];
   for (const [config, out, type] of [
     ['tsconfig.build.json', 'esm', 'module'],
     ['tsconfig.cjs.json', 'cjs', 'commonjs'],
