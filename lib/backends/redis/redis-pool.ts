@@ -32,6 +32,8 @@ export const SHARED_CONNECTION_ID = 0;
 export class RedisPool<TClient extends Redis | Cluster = Redis> extends BackendPool<TClient> {
   readonly #shared: SharedRedisClient | undefined;
   readonly #startup: 'fail-fast' | 'lazy';
+  /** The health check's PING of the shared client still waiting for its answer, if any. */
+  #sharedPing: Promise<void> | undefined;
 
   constructor(init: BackendPoolInit<TClient, unknown>) {
     super(init);
@@ -118,10 +120,12 @@ export class RedisPool<TClient extends Redis | Cluster = Redis> extends BackendP
   protected override async probeOtherConnections(signal: AbortSignal): Promise<void> {
     const shared = this.#shared;
     if (shared === undefined || shared.peek() === undefined) return;
+    // One PING at a time: on a stuck link, checks that time out don't pile PINGs up on the shared client.
+    const ping = (this.#sharedPing ??= pingShared(shared).finally(() => {
+      this.#sharedPing = undefined;
+    }));
     try {
-      await shared.ready();
-      // The pool's own PING (CLUSTER INFO on a Cluster), not counted as a caller's command in connections().
-      await abortable(pingClient(shared.get()), signal);
+      await abortable(ping, signal);
     } catch (error) {
       throw this.redactError(
         new PoolError(this.name, `the shared client: ${toError(error).message}`, { cause: error }),
@@ -147,4 +151,10 @@ function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
     signal.addEventListener('abort', onAbort, { once: true });
     work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
+}
+
+/** Connects the shared client if needed, then the pool's own PING (CLUSTER INFO on a Cluster; not counted). */
+async function pingShared(shared: SharedRedisClient): Promise<void> {
+  await shared.ready();
+  await pingClient(shared.get());
 }

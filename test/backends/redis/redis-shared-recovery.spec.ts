@@ -154,10 +154,17 @@ describe('RedisPool.checkHealth and the shared client', () => {
     // The shared connection stuck (as behind a blackholed link): its PING never answers.
     const shared = pool.shared;
     const stuck = new Promise<'PONG'>(() => undefined);
-    shared.ping = (() => stuck) as typeof shared.ping;
+    let pings = 0;
+    shared.ping = (() => {
+      pings++;
+      return stuck;
+    }) as typeof shared.ping;
     const health = await pool.checkHealth({ timeoutMs: 300 });
     expect(health.status).toBe('down');
     expect(health.error).toContain('health check timed out after 300 ms');
+    // Later checks wait for the same PING instead of piling more onto the stuck connection.
+    expect((await pool.checkHealth({ timeoutMs: 100 })).status).toBe('down');
+    expect(pings).toBe(1);
   });
 
   it('reports why the shared client is down', async () => {
