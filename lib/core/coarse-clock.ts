@@ -31,6 +31,13 @@ const IDLE_TICKS_BEFORE_STOP = 100;
  */
 const reading = new Float64Array(1);
 reading[0] = Infinity;
+
+/**
+ * The cached reading itself (`[0]`), for the one hot-path check that can't afford a call (see
+ * Pool.validationDue): Infinity while the ticker is stopped, so a check against it must treat a large value
+ * as "maybe" and confirm through coarseReading(). Read it, never write it.
+ */
+export const coarseClockCell: Readonly<Float64Array> = reading;
 let ticker: ReturnType<typeof setInterval> | null = null;
 let readSinceTick = false;
 let quietTicks = 0;
