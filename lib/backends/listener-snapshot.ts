@@ -23,16 +23,18 @@ export class ListenerGuard {
   /** Events a listener was added to since the last restore(); null when none. */
   #added: Set<EventName> | null = null;
   #ownRemoved = false;
+  readonly #onNew = (event: EventName): void => {
+    (this.#added ??= new Set()).add(event);
+  };
+  readonly #onRemove = (event: EventName, listener: Listener): void => {
+    if (this.#isOwn(event, listener)) this.#ownRemoved = true;
+  };
 
   /** Call once the client is set up: every listener it has now is the pool's own. */
   constructor(emitter: EventEmitter) {
     this.#emitter = emitter;
-    emitter.on('newListener', (event: EventName) => {
-      (this.#added ??= new Set()).add(event);
-    });
-    emitter.on('removeListener', (event: EventName, listener: Listener) => {
-      if (this.#isOwn(event, listener)) this.#ownRemoved = true;
-    });
+    emitter.on('newListener', this.#onNew);
+    emitter.on('removeListener', this.#onRemove);
     const own = new Map<EventName, readonly Listener[]>();
     for (const event of emitter.eventNames()) own.set(event, rawListeners(emitter, event));
     this.#own = own;
@@ -45,13 +47,21 @@ export class ListenerGuard {
    * put back in its place: that throws, and the pool destroys the client.
    */
   restore(): readonly EventName[] {
+    // The guard's own two hooks taken off (removing the last 'removeListener' listener emits nothing): then
+    // nothing since can be vouched for.
+    const emitter = this.#emitter;
+    if (
+      emitter.listenerCount('removeListener', this.#onRemove) === 0 ||
+      emitter.listenerCount('newListener', this.#onNew) === 0
+    ) {
+      this.#ownRemoved = true;
+    }
     if (this.#ownRemoved) {
       throw new Error("the borrower removed the pool's own event listeners; the connection is discarded");
     }
     const added = this.#added;
     if (added === null) return NO_EVENTS;
     this.#added = null;
-    const emitter = this.#emitter;
     for (const event of added) {
       const own = this.#own.get(event) ?? [];
       for (const listener of rawListeners(emitter, event)) {

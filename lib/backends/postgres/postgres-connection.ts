@@ -344,10 +344,11 @@ function notWrappedYet(): never {
 }
 
 /**
- * A statement that may be a LISTEN (or mention one: a false alarm costs one UNLISTEN * on release). Matched
- * on every text query, so a plain regex scan, no parsing.
+ * A statement that may run LISTEN: the word, in any case (a false alarm, e.g. a column named "listen", costs one
+ * UNLISTEN * on release). Matched on every text query, so a plain regex scan, no parsing. A LISTEN run inside a
+ * function isn't seen; its channels stay (as with pg.Pool).
  */
-const LISTEN = /listen/i;
+const LISTEN = /\blisten\b/i;
 
 /** Flags the lease for UNLISTEN * when `query` (pg's first argument: text or a config) may LISTEN. */
 function noteListen(state: ConnectionState, query: unknown): void {

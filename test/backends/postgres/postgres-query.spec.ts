@@ -394,6 +394,50 @@ describe('listeners and LISTENs a lease leaves behind', () => {
     }
   });
 
+  it("destroys a connection whose borrower took the guard's own hooks off first", async () => {
+    const pool = newPool(1);
+    try {
+      const lease = await pool.acquire();
+      // Removing the last 'removeListener' listener emits nothing: the removals after it go unseen.
+      lease.connection.removeAllListeners('removeListener');
+      lease.connection.removeAllListeners('error');
+      lease.release();
+      await waitUntil(() => pool.metrics().destroyed.total === 1, 'the connection destroyed');
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('sends no UNLISTEN for a statement that only contains "listen" inside a word', async () => {
+    const app = uniqueName('nolisten');
+    const pool: PostgresPool = createPool({
+      name: app,
+      backend: 'postgres',
+      uri: pgUrl({ application_name: app }),
+      pool: { max: 1 },
+    });
+    try {
+      await pool.query('SELECT 1 AS listener_count, pg_listening_channels() IS NULL AS none');
+      const last = await admin.query<{ query: string }>(
+        'SELECT query FROM pg_stat_activity WHERE application_name = $1',
+        [app],
+      );
+      expect(last.rows.map((r) => r.query)).toEqual([
+        'SELECT 1 AS listener_count, pg_listening_channels() IS NULL AS none',
+      ]);
+      await pool.query('listen  ' + uniqueName('c'));
+      await waitUntil(async () => {
+        const after = await admin.query<{ query: string }>(
+          'SELECT query FROM pg_stat_activity WHERE application_name = $1',
+          [app],
+        );
+        return after.rows[0]?.query === 'UNLISTEN *';
+      }, 'the release to send UNLISTEN *');
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('destroys a connection whose pool listeners the borrower removed', async () => {
     const pool = newPool(1);
     try {
