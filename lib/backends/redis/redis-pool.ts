@@ -121,9 +121,14 @@ export class RedisPool<TClient extends Redis | Cluster = Redis> extends BackendP
     const shared = this.#shared;
     if (shared === undefined || shared.peek() === undefined) return;
     // One PING at a time: on a stuck link, checks that time out don't pile PINGs up on the shared client.
-    const ping = (this.#sharedPing ??= pingShared(shared).finally(() => {
-      this.#sharedPing = undefined;
-    }));
+    let ping = this.#sharedPing;
+    if (ping === undefined) {
+      ping = this.#sharedPing = pingShared(shared).finally(() => {
+        this.#sharedPing = undefined;
+      });
+      // Its outcome may reach no check (each gives up at its own timeout): never an unhandled rejection.
+      ping.catch(noop);
+    }
     try {
       await abortable(ping, signal);
     } catch (error) {
@@ -158,3 +163,5 @@ async function pingShared(shared: SharedRedisClient): Promise<void> {
   await shared.ready();
   await pingClient(shared.get());
 }
+
+function noop(): void {}

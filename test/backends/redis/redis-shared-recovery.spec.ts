@@ -178,6 +178,30 @@ describe('RedisPool.checkHealth and the shared client', () => {
     expect(health.error).toContain('the shared client: LOADING Redis is loading the dataset');
   });
 
+  it('a shared-client PING that fails after its check gave up is not an unhandled rejection', async () => {
+    const pool = directPool();
+    await pool.start();
+    const shared = pool.shared;
+    shared.ping = (() =>
+      new Promise((_, reject) =>
+        setTimeout(() => reject(new Error('late failure')), 20),
+      )) as unknown as typeof shared.ping;
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      // A check whose time ran out just as the lease answered: the shared PING starts with the signal aborted.
+      const probe = (
+        pool as unknown as { probeOtherConnections(signal: AbortSignal): Promise<void> }
+      ).probeOtherConnections(AbortSignal.abort(new Error('check timed out')));
+      await expect(probe).rejects.toThrow('the shared client: check timed out');
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('does not open a shared client nobody used (lazy start-up)', async () => {
     const pool = directPool('lazy');
     await pool.start();
