@@ -83,16 +83,32 @@ describe('start', () => {
     });
     factory.failing = true;
     await expect(pool.start()).rejects.toBeInstanceOf(PoolUnavailableError);
-    const timersBefore = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-    const retried = pool.start().catch((e: unknown) => e);
-    await delay(20); // now waiting out the 4 s backoff
-    const started = performance.now();
-    await pool.close();
-    expect(await retried).toBeInstanceOf(PoolClosedError);
-    expect(performance.now() - started).toBeLessThan(500);
-    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBeLessThanOrEqual(
-      timersBefore,
-    );
+    // The backoff wait's timer (with the start-up timeout, the only ones over a second) must be cleared by the close.
+    const long = new Set<ReturnType<typeof setTimeout>>();
+    const realSetTimeout = globalThis.setTimeout;
+    const realClearTimeout = globalThis.clearTimeout;
+    globalThis.setTimeout = ((callback: () => void, ms?: number) => {
+      const timer = realSetTimeout(callback, ms);
+      if (ms !== undefined && ms > 1000) long.add(timer);
+      return timer;
+    }) as typeof setTimeout;
+    globalThis.clearTimeout = ((timer: ReturnType<typeof setTimeout>) => {
+      long.delete(timer);
+      realClearTimeout(timer);
+    }) as typeof clearTimeout;
+    try {
+      const retried = pool.start().catch((e: unknown) => e);
+      await delay(20); // now waiting out the 4 s backoff
+      expect(long.size).toBeGreaterThanOrEqual(1); // the backoff wait (and the start-up timeout)
+      const started = performance.now();
+      await pool.close();
+      expect(await retried).toBeInstanceOf(PoolClosedError);
+      expect(performance.now() - started).toBeLessThan(500);
+      expect(long.size).toBe(0);
+    } finally {
+      globalThis.setTimeout = realSetTimeout;
+      globalThis.clearTimeout = realClearTimeout;
+    }
     expect(factory.createAttempts).toBe(1);
   });
 
