@@ -35,7 +35,7 @@ import {
 import { PooledConnection, type ConnectionState } from './pooled-connection.js';
 import { WaitQueue } from './wait-queue.js';
 import { promiseFor, Waiter } from './waiter.js';
-import { sharedClock } from './shared-clock.js';
+import { sharedClock, sharedClockCell } from './shared-clock.js';
 
 export type { PoolConnectionInfo, PoolConnectionState } from './pool-connection-info.js';
 export type { HistogramSnapshot } from './latency-histogram.js';
@@ -170,6 +170,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
   private readonly clock = coarseClockCell;
   /** sharedClock, held here for the same reason (use-time tracking reads it on every lend and return). */
   private readonly useClock = sharedClock;
+  private readonly useReading = sharedClockCell;
   private readonly returnWork: boolean;
   private readonly maxUses: number;
   private readonly leakDetectionMs: number;
@@ -477,7 +478,20 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
    */
   private lendIdle(options: AcquireOptions | undefined, stack: string | undefined): Promise<Lease<T>> {
     const entry = this.lifo ? this.idle.pop()! : this.idle.shift()!;
-    if (!this.validateOnBorrow || !this.validationDue(entry)) {
+    if (!this.validateOnBorrow || !this.validationMaybeDue(entry)) {
+      this.waitHistogram.recordZero();
+      return Promise.resolve(this.lend(entry, stack));
+    }
+    return this.validateOrLend(entry, options, stack);
+  }
+
+  /** lendIdle() for a connection that looks due: validated on the caller's behalf if it really is. */
+  private validateOrLend(
+    entry: PooledConnection<T>,
+    options: AcquireOptions | undefined,
+    stack: string | undefined,
+  ): Promise<Lease<T>> {
+    if (!this.validationConfirmedDue(entry)) {
       this.waitHistogram.recordZero();
       return Promise.resolve(this.lend(entry, stack));
     }
@@ -486,16 +500,14 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
   }
 
   /**
-   * validateOnBorrow: is this idle connection outside its bypass window (or is there none)? On the hot path
-   * one load and one comparison, so that it stays within V8's inlining budget and the whole uncontended
-   * acquire inlines into its caller (a call to the clock here cost ~5% of a 1-caller acquire + release).
-   * A stopped ticker's reading (Infinity) looks due; validationConfirmedDue() then reads the clock properly,
-   * as it does for every connection that is due (about to be validated: the slow path anyway).
+   * validateOnBorrow: may this idle connection be outside its bypass window (or is there none)? On the hot
+   * path one load and one comparison, and nothing else, so that it stays within V8's inlining budget and the
+   * whole uncontended acquire inlines into its caller (a call to the clock here cost ~5% of a 1-caller
+   * acquire + release). A stopped ticker's reading (Infinity) looks due: validationConfirmedDue(), on the
+   * slow path, then reads the clock properly, as it does for every connection that is due.
    */
-  private validationDue(entry: PooledConnection<T>): boolean {
-    return (
-      this.clock[0]! - entry.lastUsedAt >= this.validateAfterIdleMs && this.validationConfirmedDue(entry)
-    );
+  private validationMaybeDue(entry: PooledConnection<T>): boolean {
+    return this.clock[0]! - entry.lastUsedAt >= this.validateAfterIdleMs;
   }
 
   private validationConfirmedDue(entry: PooledConnection<T>): boolean {
@@ -556,7 +568,8 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     entry.state = 'returning';
     this.lent--;
     this.totals.released++;
-    if (this.trackingUse) this.recordUse(entry);
+    // Returned under the reading it was lent under: held for 0, which histograms() counts without a record.
+    if (this.trackingUse && entry.useStartedAt !== this.useReading[0]) this.recordUse(entry);
     if (this.observingReturn) this.observeReturn(entry);
     if (destroy || entry.evicted || this.returnWork) this.returnWithWork(entry, destroy, reason);
     else this.putBack(entry, false);
@@ -730,7 +743,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     if (!this.lending) return;
     while (this.waiters.size > this.validatingForBorrow && this.idle.length > 0) {
       const entry = this.lifo ? this.idle.pop()! : this.idle.shift()!;
-      if (this.validateOnBorrow && this.validationDue(entry)) {
+      if (this.validateOnBorrow && this.validationMaybeDue(entry) && this.validationConfirmedDue(entry)) {
         this.startBorrowValidation(entry);
       } else {
         this.serve(this.waiters.shift()!, entry);

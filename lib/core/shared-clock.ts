@@ -25,6 +25,12 @@ const READING = 0;
 const READS_LEFT = 1;
 state[READING] = NaN; // no reading yet
 
+/**
+ * The current reading (`[0]`, NaN once expired), for a hot-path comparison that must not call anything (see
+ * Pool.returnLease: a lease returned under the reading it was lent under held for 0). Read it, never write it.
+ */
+export const sharedClockCell: Readonly<Float64Array> = state;
+
 class SharedClock {
   /** `state`, held as a field: a field load is cheaper than a module constant's (a context slot, hole-checked). */
   private readonly cells = state;
