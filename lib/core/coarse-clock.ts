@@ -34,7 +34,7 @@ reading[0] = Infinity;
 
 /**
  * The cached reading itself (`[0]`), for the one hot-path check that can't afford a call (see
- * Pool.validationDue): Infinity while the ticker is stopped, so a check against it must treat a large value
+ * Pool.validationMaybeDue): Infinity while the ticker is stopped, so a check against it must treat a large value
  * as "maybe" and confirm through coarseReading(). Read it, never write it.
  */
 export const coarseClockCell: Readonly<Float64Array> = reading;
