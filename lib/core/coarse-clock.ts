@@ -67,9 +67,10 @@ export function coarseNow(): number {
 }
 
 /**
- * coarseNow() for hot-path checks on a path that already calls coarseNow() elsewhere (every release stamps
- * lastUsedAt with it, which keeps the ticker alive): one load and compare while the ticker runs, and no write.
- * A stopped ticker (Infinity) is restarted, so the value is never staler than coarseNow()'s.
+ * coarseNow() without its write, for a check on a path that already calls coarseNow() elsewhere (every
+ * release stamps lastUsedAt with it, which keeps the ticker alive): Pool.validationConfirmedDue, behind the
+ * hot path's raw read of coarseClockCell. A stopped ticker (Infinity) is restarted, so the value is never
+ * staler than coarseNow()'s.
  */
 export function coarseReading(): number {
   const now = reading[0]!;

@@ -372,7 +372,7 @@ function createTextQueryRunner(
     onTimeout: (error: PoolQueryTimeoutError) => abandonClient(client, state, context, error),
   };
   return function runText(text, values, done) {
-    if (LISTEN.test(text)) state.mayListen = true;
+    noteListen(state, text);
     const started = performance.now();
     const finish = withQueryTimeoutCallback(done, timeout);
     state.inFlight++;
