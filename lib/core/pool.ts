@@ -752,6 +752,12 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
   }
 
   private serve(waiter: Waiter<T>, entry: PooledConnection<T>): void {
+    this.recordWaitEnded(waiter);
+    waiter.resolve(this.lend(entry, waiter.stack));
+  }
+
+  /** A waiter leaves the queue served: off the deadline heap and its signal, its wait recorded. */
+  private recordWaitEnded(waiter: Waiter<T>): void {
     if (waiter.heapIndex >= 0) this.deadlines.remove(waiter);
     if (waiter.onAbort !== null) detachSignal(waiter);
     // peek(): the enqueues keep the shared reading fresh. 0 when both ends saw the same reading (a wait
@@ -761,29 +767,13 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     if (waited > 0) this.waitHistogram.record(waited);
     else this.waitHistogram.recordZero();
     if (this.sizer !== null) this.sizer.waits++;
-    waiter.resolve(this.lend(entry, waiter.stack));
   }
 
   private enqueue(options: AcquireOptions | undefined, stack: string | undefined): Promise<Lease<T>> {
-    const state = this.currentState;
-    if (state === 'draining' || state === 'closed') {
-      return Promise.reject(
-        state === 'closed'
-          ? this.closedError()
-          : new PoolClosedError(this.name, 'is draining; no connections are lent'),
-      );
-    }
-    const signal = options?.signal;
-    if (signal !== undefined && signal.aborted) return Promise.reject(signal.reason);
-    // maxWaiting bounds callers who must wait for a connection to come back; those a connection is being
-    // validated or can still be created for are not counted.
-    const covered = this.validatingForBorrow + (this.options.max - this.entries.size);
-    if (this.waiters.size - covered >= this.options.maxWaiting) {
-      return Promise.reject(new PoolQueueFullError(this.name, this.options.maxWaiting));
-    }
-    if (this.isUnservable()) return Promise.reject(this.unavailableError());
-
+    const refusal = this.refuseWait(options);
+    if (refusal !== undefined) return Promise.reject(refusal.error);
     const ownTimeoutMs = options?.timeoutMs;
+    const signal = options?.signal;
     const waiter = new Waiter<T>(
       ownTimeoutMs ?? this.options.acquireTimeoutMs,
       ownTimeoutMs !== undefined,
@@ -791,15 +781,98 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     );
     const promise = promiseFor(waiter);
     if (stack !== undefined) waiter.stack = stack;
+    this.queueWaiter(waiter, options?.priority ?? 0);
+    return signal === undefined ? promise : settleUnlessAborted(promise, signal);
+  }
+
+  /** Why a caller may not wait (closed, draining, aborted, queue full, circuit open); undefined if it may. */
+  private refuseWait(options: AcquireOptions | undefined): { error: unknown } | undefined {
+    const state = this.currentState;
+    if (state === 'draining' || state === 'closed') {
+      return {
+        error:
+          state === 'closed'
+            ? this.closedError()
+            : new PoolClosedError(this.name, 'is draining; no connections are lent'),
+      };
+    }
+    const signal = options?.signal;
+    if (signal !== undefined && signal.aborted) return { error: signal.reason };
+    // maxWaiting bounds callers who must wait for a connection to come back; those a connection is being
+    // validated or can still be created for are not counted.
+    const covered = this.validatingForBorrow + (this.options.max - this.entries.size);
+    if (this.waiters.size - covered >= this.options.maxWaiting) {
+      return { error: new PoolQueueFullError(this.name, this.options.maxWaiting) };
+    }
+    if (this.isUnservable()) return { error: this.unavailableError() };
+    return undefined;
+  }
+
+  /** Puts a waiter at the tail of its priority's lane, and starts whatever can serve it. */
+  private queueWaiter(waiter: Waiter<T>, priority: number): void {
     waiter.enqueuedAt = sharedClock.now();
-    this.waiters.push(waiter, options?.priority ?? 0);
+    this.waiters.push(waiter, priority);
     this.deadlines.requestStamp();
     if (this.sizer !== null) this.sizer.observe(this.entries.size - this.idle.length + this.waiters.size);
+    const signal = waiter.signal;
     if (signal !== undefined) waiter.onAbort = this.listenForAbort(waiter, signal);
     // dispatch() and fill() would return at once with nothing idle and the pool at max: skip the calls.
     if (this.idle.length > 0) this.dispatch();
     if (this.entries.size + this.pendingCreates < this.options.max) this.fill();
-    return signal === undefined ? promise : settleUnlessAborted(promise, signal);
+  }
+
+  /**
+   * @internal For a backend whose leases several callers may share (pipelined PostgreSQL queries):
+   * acquire() with callbacks instead of a promise, and the caller's work (`share`) kept in the queue, where
+   * adoptShared() can hand it to a lease that is already out. Lends at once (calling `onLease` before it
+   * returns) when acquire() would; otherwise the caller waits in the same fair queue, with the same timeout
+   * and the same errors (given to `onError`).
+   */
+  acquireShared(share: object, onLease: (lease: Lease<T>) => void, onError: (error: unknown) => void): void {
+    const stack = this.leakDetectionMs !== Infinity ? captureStack() : undefined;
+    if (this.lending && this.waiters.size === 0 && this.idle.length > 0) {
+      const entry = this.lifo ? this.idle.pop()! : this.idle.shift()!;
+      if (!this.validateOnBorrow || !this.validationMaybeDue(entry) || !this.validationConfirmedDue(entry)) {
+        this.waitHistogram.recordZero();
+        onLease(this.lend(entry, stack));
+        return;
+      }
+      this.startBorrowValidation(entry);
+    }
+    const refusal = this.refuseWait(undefined);
+    if (refusal !== undefined) {
+      onError(refusal.error);
+      return;
+    }
+    const waiter = new Waiter<T>(this.options.acquireTimeoutMs, false, undefined);
+    waiter.resolve = onLease;
+    waiter.reject = onError;
+    waiter.share = share;
+    if (stack !== undefined) waiter.stack = stack;
+    this.queueWaiter(waiter, 0);
+  }
+
+  /**
+   * @internal May a shared acquire join a lease that is already out, rather than ask for one? Only when the
+   * pool lends, nobody waits (joining would overtake them), and no connection is idle (one would be lent).
+   */
+  shareJoinable(): boolean {
+    return this.lending && this.waiters.size === 0 && this.idle.length === 0;
+  }
+
+  /**
+   * @internal The `share` of the head waiter, taken out of the queue, when that waiter is an acquireShared()
+   * and the pool lends; otherwise undefined. The caller runs the work on a lease it holds: the waiter counts
+   * as served (its wait is recorded), and no connection is lent for it. Only the head, so that a plain
+   * acquire queued first is never overtaken: it gets the next connection that comes back.
+   */
+  adoptShared(): unknown {
+    if (!this.lending) return undefined;
+    const head = this.waiters.peek();
+    if (head === null || head.share === null) return undefined;
+    this.waiters.shift();
+    this.recordWaitEnded(head);
+    return head.share;
   }
 
   /** Not inline in enqueue(): a closure there would make V8 allocate a context on every call, signal or not. */

@@ -23,6 +23,16 @@ export class WaitQueue<T> {
     this.count++;
   }
 
+  /** The waiter to serve next, left in the queue; null if none. */
+  peek(): Waiter<T> | null {
+    const lanes = this.lanes;
+    for (let i = 0; i < lanes.length; i++) {
+      const head = lanes[i]!.head;
+      if (head !== null) return head;
+    }
+    return null;
+  }
+
   /** Removes and returns the waiter to serve next, or null. */
   shift(): Waiter<T> | null {
     const lanes = this.lanes;

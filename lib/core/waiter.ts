@@ -24,6 +24,11 @@ export class Waiter<T> {
   /** The acquire promise's settlers, filled in by promiseFor(). */
   declare resolve: (lease: Lease<T>) => void;
   declare reject: (error: unknown) => void;
+  /**
+   * A shared acquire's payload (see Pool.acquireShared): what a lease already out may take over instead of
+   * lending this waiter a connection of its own. null for a plain acquire.
+   */
+  declare share: unknown;
   /** When the wait times out. NaN until the deadline timer stamps it, at the end of the event-loop turn. */
   declare deadline: number;
   /** When it was queued, by the shared clock (for the wait histogram only: it may be a little early). */
@@ -42,6 +47,7 @@ export class Waiter<T> {
     this.stack = undefined;
     this.resolve = noop;
     this.reject = noop;
+    this.share = null;
     this.deadline = NaN;
     this.enqueuedAt = 0;
     this.timeoutMs = timeoutMs;
