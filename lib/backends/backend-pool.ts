@@ -174,6 +174,32 @@ export class BackendPool<TConnection = unknown> implements AsyncDisposable {
   }
 
   /**
+   * The engine's shared acquire (see Pool.acquireShared), for a subclass whose leases several callers may
+   * share (PostgresPool's pipelined `query()`). Loads the driver first, like acquire().
+   */
+  protected acquireShared(
+    share: object,
+    onLease: (lease: Lease<TConnection>) => void,
+    onError: (error: unknown) => void,
+  ): void {
+    if (this.#driver === undefined) {
+      this.#loadDriver().then(() => this.#engine.acquireShared(share, onLease, onError), onError);
+      return;
+    }
+    this.#engine.acquireShared(share, onLease, onError);
+  }
+
+  /** See Pool.adoptShared: queued shared work that a lease already out may take over, or undefined. */
+  protected adoptShared(): unknown {
+    return this.#engine.adoptShared();
+  }
+
+  /** See Pool.shareJoinable: may new shared work join a lease that is already out? */
+  protected shareJoinable(): boolean {
+    return this.#engine.shareJoinable();
+  }
+
+  /**
    * Acquires, runs `fn`, and always gives the connection back: destroyed if the error broke it. A call
    * whose connection failed under it rejects with PoolConnectionError (see `callError`).
    */

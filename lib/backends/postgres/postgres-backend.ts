@@ -3,7 +3,7 @@
  * is imported when the first pool starts, so `pg` stays an optional peer dependency.
  */
 import type { Client } from 'pg';
-import { PoolError } from '../../core/index.js';
+import { PoolConfigError, PoolError } from '../../core/index.js';
 import type { BackendDefinition } from '../backend-definition.js';
 import { loadDriver, moduleExport } from '../load-driver.js';
 import {
@@ -16,12 +16,19 @@ import {
   resetClient,
   type PgDriver,
 } from './postgres-connection.js';
-import { describePostgresTarget, POSTGRES_URI_SCHEMES, validatePostgresOptions } from './postgres-options.js';
+import {
+  describePostgresTarget,
+  POSTGRES_OPTION_KEYS,
+  POSTGRES_URI_SCHEMES,
+  readPipelineDepth,
+  validatePostgresOptions,
+} from './postgres-options.js';
 import { PostgresPool } from './postgres-pool.js';
 
 export const postgresBackend: BackendDefinition<Client, PgDriver> = {
   driverPackage: 'pg',
   uriSchemes: POSTGRES_URI_SCHEMES,
+  optionKeys: POSTGRES_OPTION_KEYS,
   validateOptions: validatePostgresOptions,
   describeTarget: describePostgresTarget,
 
@@ -39,6 +46,13 @@ export const postgresBackend: BackendDefinition<Client, PgDriver> = {
         'the installed "pg" package has no Client class; pg 8 is required',
       );
     }
+    if (readPipelineDepth(context.options) > 1 && !hasPipelineMode(ClientClass)) {
+      throw new PoolConfigError(
+        context.poolName,
+        'pipelineDepth',
+        'needs pg 8.23 or later (pipeline mode); the installed "pg" has none',
+      );
+    }
     return { Client: ClientClass as PgDriver['Client'] };
   },
 
@@ -52,3 +66,12 @@ export const postgresBackend: BackendDefinition<Client, PgDriver> = {
   createPool: (init) => new PostgresPool(init),
 };
 Object.freeze(postgresBackend);
+
+/**
+ * Does this pg Client class have pipeline mode (pg 8.23+)? Read from its prototype, since the `pipeline`
+ * switch itself is only set on an instance.
+ */
+export function hasPipelineMode(ClientClass: unknown): boolean {
+  const prototype = (ClientClass as { prototype?: Record<string, unknown> } | null)?.prototype;
+  return typeof prototype?.['_pulsePipelinedQueryQueue'] === 'function';
+}

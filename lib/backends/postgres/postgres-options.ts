@@ -20,6 +20,24 @@ export type PostgresConnectionOptions = Omit<
 export interface PostgresPoolOptions
   extends BackendPoolOptions<PostgresConnectionOptions>, ReplicaRoutingOptions<PostgresConnectionOptions> {
   backend: 'postgres';
+  /**
+   * How many `query()` calls may share one connection when none is idle, pipelined (pg's pipeline mode,
+   * pg 8.23+). 1, the default, is off: every `query()` has a connection to itself. See the README's
+   * "Pipelined query()" for what sharing means.
+   */
+  pipelineDepth?: number;
+}
+
+/** Backend-specific top-level option keys. */
+export const POSTGRES_OPTION_KEYS: readonly string[] = Object.freeze(['pipelineDepth']);
+
+/** The largest `pipelineDepth` accepted: past a few, a deeper pipeline only queues inside one connection. */
+export const MAX_PIPELINE_DEPTH = 64;
+
+/** `pipelineDepth`, validated by validatePostgresOptions; 1 when unset. */
+export function readPipelineDepth(options: ResolvedBackendOptions): number {
+  const depth = options.extras['pipelineDepth'];
+  return typeof depth === 'number' ? depth : 1;
 }
 
 export const POSTGRES_URI_SCHEMES: readonly string[] = Object.freeze(['postgres', 'postgresql']);
@@ -28,7 +46,7 @@ const OWNED_BY_POOL: Readonly<Record<string, string>> = Object.freeze({
   connectionString: 'use the top-level "uri"',
   connectionTimeoutMillis: 'use "pool.createTimeoutMs"',
   query_timeout: 'use "queryTimeoutMs"',
-  pipeline: 'is not supported by the pool (a pooled connection runs one query at a time)',
+  pipeline: 'is switched by the pool: use the top-level "pipelineDepth"',
 });
 
 /** Synchronous checks of `connection` (called by createPool()). Never echoes a value. */
@@ -36,6 +54,13 @@ export function validatePostgresOptions(
   options: ResolvedBackendOptions,
   fail: (field: string, reason: string) => never,
 ): void {
+  const depth = options.extras['pipelineDepth'];
+  if (
+    depth !== undefined &&
+    !(typeof depth === 'number' && Number.isInteger(depth) && depth >= 1 && depth <= MAX_PIPELINE_DEPTH)
+  ) {
+    fail('pipelineDepth', `must be a whole number from 1 (off) to ${MAX_PIPELINE_DEPTH}`);
+  }
   const ownedInUri = ownedUriParameter(options.uri);
   if (ownedInUri !== undefined)
     fail('uri', `sets ?${ownedInUri}, which the pool owns: ${OWNED_BY_POOL[ownedInUri]!}`);

@@ -17,6 +17,7 @@ import {
   type PoolMetrics,
 } from '../../core/index.js';
 import type { HealthCheckOptions, HealthCheckResult } from '../backend-health.js';
+import type { BackendPoolInit } from '../backend-definition.js';
 import { BackendPool } from '../backend-pool.js';
 import { isPostgresMemberFailure, PostgresReader } from '../routing/postgres-reader.js';
 import {
@@ -28,11 +29,29 @@ import {
   type RoutedHealthCheckResult,
 } from '../routing/replica-set.js';
 import { rethrowWithCallerStack, runQuery, transactionStatus } from './postgres-connection.js';
-import { beginStatement, type TransactionOptions } from './postgres-options.js';
+import { beginStatement, readPipelineDepth, type TransactionOptions } from './postgres-options.js';
+import { pipelinable, type PipelinedQuery, QueryPipeline } from './postgres-pipeline.js';
 
 export class PostgresPool extends BackendPool<Client> {
   #replicas: ReplicaSet<PostgresPool> | undefined;
   #reader: PostgresReader | undefined;
+  /** `pipelineDepth` > 1: where `query()` shares connections under load (see QueryPipeline). */
+  readonly #pipeline: QueryPipeline | undefined;
+
+  constructor(init: BackendPoolInit<Client, unknown>) {
+    super(init);
+    const depth = readPipelineDepth(init.options);
+    this.#pipeline =
+      depth > 1
+        ? new QueryPipeline(depth, {
+            acquireShared: (share, onLease, onError) => this.acquireShared(share, onLease, onError),
+            adoptShared: () => this.adoptShared() as PipelinedQuery | undefined,
+            shareJoinable: () => this.shareJoinable(),
+            isBroken: (client, error) => this.isBroken(client, error),
+            callError: (client, error, broken) => this.callError(client, error, broken),
+          })
+        : undefined;
+  }
 
   /** Reads: routed to a healthy replica (the primary when there are none; see PostgresReader). */
   get read(): PostgresReader {
@@ -133,6 +152,9 @@ export class PostgresPool extends BackendPool<Client> {
     values?: unknown[],
   ): Promise<QueryResult<R>> {
     if (typeof text !== 'string') return this.use((client) => client.query<R, unknown[]>(text, values));
+    if (this.#pipeline !== undefined && pipelinable(text)) {
+      return (this.#pipeline.query(text, values) as Promise<QueryResult<R>>).catch(rethrowWithCallerStack);
+    }
     return new Promise<QueryResult<R>>((resolve, reject) => {
       this.acquire().then((lease) => {
         const client = lease.connection;
