@@ -2,8 +2,11 @@
  * Backend benchmark: the backend pools against their drivers' own clients, against real servers, in one
  * process.
  *
- * - postgres: `users.query('SELECT 1')` (max 10, validateOnBorrow with a 500 ms bypass window) vs
- *   `pg.Pool({ max: 10 }).query('SELECT 1')`. Target ≥ 1.0×.
+ * - postgres: `users.query('SELECT 1')` (max 10, validateOnBorrow with a 500 ms bypass window,
+ *   pipelineDepth 4) vs `pg.Pool({ max: 10 }).query('SELECT 1')`. Target ≥ 1.0×. The same pool without
+ *   pipelining (pipelineDepth 1, the default: one connection per query, as pg.Pool) is measured in the same
+ *   rounds and shown for information: it drives the same pg.Client with the same system calls per query as
+ *   pg.Pool, so it runs at parity.
  * - redis: `pool.shared.get(key)` vs one bare ioredis client's `get(key)`. Target ≥ 0.9×. The lease path,
  *   `pool.use((r) => r.get(key))`, is measured in the same rounds and shown for information.
  * - mongodb: `pool.use((db) => db.collection(c).findOne({ _id }))` vs a bare MongoClient with the same
@@ -69,7 +72,7 @@ export interface MeasuredBackend {
   server: string;
   ours: ParticipantResult;
   peer: ParticipantResult;
-  /** Extra paths of ours shown for information (the Redis lease path). */
+  /** Extra paths of ours shown for information (the Redis lease path, the unpipelined PostgreSQL pool). */
   extras: ParticipantResult[];
   /** ours / peer, of the median throughputs. */
   ratio: number;
@@ -127,6 +130,9 @@ const OPERATIONS: Readonly<Record<BackendName, string>> = Object.freeze({
   redis: 'GET',
   mongodb: 'findOne by _id',
 });
+
+/** The postgres pool's `pipelineDepth` in the checked comparison. */
+const PIPELINE_DEPTH = 4;
 
 /** How long probing a server may take before the backend is skipped. */
 const PROBE_TIMEOUT_MS = 3_000;
@@ -319,20 +325,32 @@ async function benchPostgres(url: string, settings: Settings, log: (line: string
       throw new Unreachable(errorMessage(error));
     }
 
+    const poolOptions = { max: BACKEND_POOL_MAX, validateOnBorrow: true, validationBypassMs: 500 };
     const users = createPool({
       name: 'users',
       backend: 'postgres',
       uri: url,
-      pool: { max: BACKEND_POOL_MAX, validateOnBorrow: true, validationBypassMs: 500 },
+      pipelineDepth: PIPELINE_DEPTH,
+      pool: poolOptions,
     });
     users.on('error', () => {});
     defer(() => users.close());
     await users.start();
+    const unpipelined = createPool({
+      name: 'users-unpipelined',
+      backend: 'postgres',
+      uri: url,
+      pool: poolOptions,
+    });
+    unpipelined.on('error', () => {});
+    defer(() => unpipelined.close());
+    await unpipelined.start();
 
     return compare(
       [
-        { label: 'users.query()', run: () => users.query('SELECT 1') },
+        { label: `users.query() pipelineDepth ${PIPELINE_DEPTH}`, run: () => users.query('SELECT 1') },
         { label: 'pg.Pool.query()', run: () => peer.query('SELECT 1') },
+        { label: 'users.query() pipelineDepth 1', run: () => unpipelined.query('SELECT 1') },
       ],
       settings,
       log,
