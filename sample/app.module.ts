@@ -27,6 +27,9 @@ const replicaUrls = (process.env['DATABASE_REPLICA_URLS'] ?? '')
       backend: 'postgres',
       uri: env('DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/test?application_name=nestjs-pool-sample'),
       queryTimeoutMs: 5_000,
+      // Under load, up to 4 `users.query()` calls share a busy connection, pipelined (pg 8.23+); the service's
+      // transaction still gets a connection to itself.
+      pipelineDepth: 4,
       // A connection attempt into a black hole gives up after 2 s, so the pool recovers quickly after one.
       pool: { min: 1, max: 10, createTimeoutMs: 2_000 },
       ...(replicaUrls.length > 0 ? { replicas: replicaUrls, readFallback: 'primary' as const } : {}),
