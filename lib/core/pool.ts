@@ -854,20 +854,27 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
 
   /**
    * @internal May a shared acquire join a lease that is already out, rather than ask for one? Only when the
-   * pool lends, nobody waits (joining would overtake them), and no connection is idle (one would be lent).
+   * pool lends, nobody waits (joining would overtake them), no connection is idle (one would be lent) and
+   * the pool is at `max` (one would be opened).
    */
   shareJoinable(): boolean {
-    return this.lending && this.waiters.size === 0 && this.idle.length === 0;
+    return this.lending && this.waiters.size === 0 && this.isSaturated();
+  }
+
+  /** No connection is idle and none can be opened: sharing one that is out is the only way to serve now. */
+  private isSaturated(): boolean {
+    return this.idle.length === 0 && this.entries.size + this.pendingCreates >= this.options.max;
   }
 
   /**
-   * @internal The `share` of the head waiter, taken out of the queue, when that waiter is an acquireShared()
-   * and the pool lends; otherwise undefined. The caller runs the work on a lease it holds: the waiter counts
-   * as served (its wait is recorded), and no connection is lent for it. Only the head, so that a plain
-   * acquire queued first is never overtaken: it gets the next connection that comes back.
+   * @internal The `share` of the head waiter, taken out of the queue, when that waiter is an acquireShared(),
+   * the pool lends, and it could not serve the waiter otherwise (no idle connection, at `max`); undefined if
+   * not. The caller runs the work on a lease it holds: the waiter counts as served (its wait is recorded),
+   * and no connection is lent for it. Only the head, so that a plain acquire queued first is never
+   * overtaken: it gets the next connection that comes back.
    */
   adoptShared(): unknown {
-    if (!this.lending) return undefined;
+    if (!this.lending || !this.isSaturated()) return undefined;
     const head = this.waiters.peek();
     if (head === null || head.share === null) return undefined;
     this.waiters.shift();

@@ -49,6 +49,25 @@ describe('acquireShared', () => {
     expect(outcome.lease).toBeUndefined(); // adopted work gets no lease of its own
   });
 
+  it('neither joins nor adopts while the pool could lend or open a connection instead', async () => {
+    const full = makePool({ max: 2, min: 2 }).pool;
+    await full.start();
+    const first = await full.acquire();
+    expect(full.shareJoinable()).toBe(false); // one is idle
+    const second = await full.acquire();
+    expect(full.shareJoinable()).toBe(true); // at max, all out
+    first.release();
+    second.release();
+
+    const growing = makePool({ max: 3, min: 1 }).pool;
+    await growing.start();
+    const held = await growing.acquire();
+    expect(growing.shareJoinable()).toBe(false); // below max: one can be opened
+    sharedAcquire(growing, { id: 10 }); // queued; a connection is being opened for it, and one more could be
+    expect(growing.adoptShared()).toBeUndefined();
+    held.release();
+  });
+
   it('adopts only the head: a plain acquire() queued first gets the next connection back', async () => {
     const { pool } = makePool({ max: 1, min: 1 });
     await pool.start();
