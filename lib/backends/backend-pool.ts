@@ -183,7 +183,9 @@ export class BackendPool<TConnection = unknown> implements AsyncDisposable {
     onError: (error: unknown) => void,
   ): void {
     if (this.#driver === undefined) {
-      this.#loadDriver().then(() => this.#engine.acquireShared(share, onLease, onError), onError);
+      this.#loadDriver()
+        .then(() => this.#engine.acquireShared(share, onLease, onError), onError)
+        .catch(onError); // onLease threw: the caller hears of it, not the process
       return;
     }
     this.#engine.acquireShared(share, onLease, onError);

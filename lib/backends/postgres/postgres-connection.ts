@@ -375,12 +375,17 @@ function createTextQueryRunner(
     noteListen(state, text);
     const started = performance.now();
     const finish = withQueryTimeoutCallback(done, timeout);
+    let settled = false;
     state.inFlight++;
     try {
       Reflect.apply(original, client, [
         text,
         values,
         (error: unknown, result: QueryResult) => {
+          // pg may call back twice: a value it can't serialise fails the query at once, inside query(), and
+          // the query is answered again at its ReadyForQuery.
+          if (settled) return;
+          settled = true;
           state.inFlight--;
           state.queries++;
           state.totalQueryMs += performance.now() - started;
@@ -390,6 +395,8 @@ function createTextQueryRunner(
       ]);
     } catch (error) {
       // pg refused it before sending (nothing will call back): not in flight, and the caller must hear of it.
+      if (settled) return;
+      settled = true;
       state.inFlight--;
       finish(error);
     }

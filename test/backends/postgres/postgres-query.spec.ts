@@ -320,6 +320,27 @@ describe('connections returned inside a transaction', () => {
   });
 });
 
+describe('a query pg fails while sending it', () => {
+  it('counts it settled once, though pg answers it twice (a value it cannot serialise)', async () => {
+    const pool = newPool(1);
+    try {
+      // pg fails it inside query() (JSON.stringify throws on a BigInt), then answers it again at its
+      // ReadyForQuery. Counted twice, the connection's queries in flight would go below zero, and a release
+      // with a query still running (below) would no longer be seen.
+      await expect(pool.query('SELECT $1::jsonb AS v', [{ n: 1n }])).rejects.toBeInstanceOf(TypeError);
+      expect((await pool.query('SELECT 5 AS n')).rows).toEqual([{ n: 5 }]);
+
+      const lease = await pool.acquire();
+      const running = lease.connection.query('SELECT pg_sleep(0.2)');
+      lease.release();
+      await expect(running).rejects.toThrow(/Connection terminated/);
+      expect(pool.metrics().destroyed.error).toBe(1);
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
 describe('listeners and LISTENs a lease leaves behind', () => {
   it("takes a borrower's listeners off on release and ends its LISTENs, keeping the connection", async () => {
     const pool = newPool(1);
