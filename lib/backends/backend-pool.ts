@@ -437,6 +437,9 @@ export class BackendPool<TConnection = unknown> implements AsyncDisposable {
     if (!isObjectLike(connection) || this.#lost.has(connection)) return;
     const cause = this.#redactor.error(toError(error));
     this.#lost.set(connection, cause);
+    // Destroy it now if idle (so `min` is refilled at once), or when it comes back if lent. Before the event:
+    // a listener that queries at once must find the pool knowing it lost the connection.
+    this.#engine.evict(connection, cause);
     if (report) {
       this.#engine.emit(
         'error',
@@ -444,8 +447,6 @@ export class BackendPool<TConnection = unknown> implements AsyncDisposable {
         { phase: 'connection' },
       );
     }
-    // Destroy it now if idle (so `min` is refilled at once), or when it comes back if lent.
-    this.#engine.evict(connection, cause);
   }
 
   #createContext(options: ResolvedBackendOptions): BackendContext<TConnection, unknown> {

@@ -63,9 +63,20 @@ describe('acquireShared', () => {
     await growing.start();
     const held = await growing.acquire();
     expect(growing.shareJoinable()).toBe(false); // below max: one can be opened
-    sharedAcquire(growing, { id: 10 }); // queued; a connection is being opened for it, and one more could be
+    const waiting = sharedAcquire(growing, { id: 10 }); // queued; a connection is opened for it, one more could be
     expect(growing.adoptShared()).toBeUndefined();
     held.release();
+    await tick();
+    waiting.lease!.release();
+
+    // At max, counting the connection being opened: the work may be taken over rather than wait for it.
+    const opening = makePool({ max: 2, min: 1 }).pool;
+    await opening.start();
+    const out = await opening.acquire();
+    sharedAcquire(opening, { id: 11 });
+    expect(opening.metrics()).toMatchObject({ size: 1, pending: 1 });
+    expect(opening.adoptShared()).toEqual({ id: 11 });
+    out.release();
   });
 
   it('adopts only the head: a plain acquire() queued first gets the next connection back', async () => {

@@ -79,9 +79,14 @@ class PipelinedLease {
   returned = false;
   constructor(readonly lease: Lease<Client>) {}
 
-  /** May it take another query (given room below the depth)? */
+  /** May it take another query (given room below the depth)? Not once its connection was lost (evicted). */
   get taking(): boolean {
-    return !this.returned && this.broken === undefined && this.taken < QUERIES_PER_SHARED_LEASE;
+    return (
+      !this.returned &&
+      this.broken === undefined &&
+      this.taken < QUERIES_PER_SHARED_LEASE &&
+      !this.lease.entry.evicted
+    );
   }
 }
 
@@ -193,12 +198,19 @@ export class QueryPipeline {
     else query.resolve(result!);
   }
 
-  /** All its queries settled: out of pipeline mode and back to the pool (destroyed if one broke it). */
+  /**
+   * All its queries settled: back to the pool out of pipeline mode, or destroyed if one broke it. A broken
+   * one stays in pipeline mode: pg may still hold a query it failed while sending (see #run), whose answers
+   * only pipeline mode reads as that query's (out of it, pg would report them as unexpected messages).
+   */
   #giveBack(held: PipelinedLease): void {
     held.returned = true;
     this.#leases.splice(this.#leases.indexOf(held), 1);
+    if (held.broken !== undefined) {
+      held.lease.destroy(held.broken);
+      return;
+    }
     (held.lease.connection as PipelineClient).pipeline = false;
-    if (held.broken !== undefined) held.lease.destroy(held.broken);
-    else held.lease.release();
+    held.lease.release();
   }
 }

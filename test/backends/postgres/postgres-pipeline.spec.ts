@@ -16,7 +16,9 @@ import {
 } from '../../../lib/index.js';
 import { hasPipelineMode } from '../../../lib/backends/postgres/postgres-backend.js';
 import { pipelinable, QUERIES_PER_SHARED_LEASE } from '../../../lib/backends/postgres/postgres-pipeline.js';
+import { FaultProxy } from '../../../lib/testing/fault-proxy.js';
 import {
+  DATABASE_URL,
   adminClient,
   backendPids,
   countBackends,
@@ -28,6 +30,7 @@ import {
 
 let admin: pg.Client;
 const table = `np_pipeline_${process.pid}`;
+const server = new URL(DATABASE_URL);
 
 beforeAll(async () => {
   admin = await adminClient();
@@ -147,6 +150,25 @@ describe('pipelined query()', () => {
     expect((await pool.query<{ n: number }>('SELECT 8 AS n')).rows).toEqual([{ n: 8 }]);
   });
 
+  it('retires a connection pg failed a query on while sending it, quietly: no false "connection lost"', async () => {
+    const app = uniqueName('pipe_retire');
+    const pool = poolFor(app, { pool: { min: 1, max: 1 } });
+    const errors: unknown[] = [];
+    pool.on('error', (error) => errors.push(error));
+    await pool.start();
+
+    for (let round = 0; round < 5; round++) {
+      const good = [1, 2].map((n) => pool.query<{ n: number }>('SELECT $1::int AS n', [n]));
+      const bad = pool.query('SELECT $1::jsonb AS v', [{ n: 1n }]).catch((e: unknown) => e);
+      expect((await Promise.all(good)).map((r) => r.rows[0]!.n)).toEqual([1, 2]);
+      expect(await bad).toBeInstanceOf(TypeError);
+    }
+    await waitUntil(() => pool.metrics().destroyed.total === 5, 'the five retired connections to close');
+    await sleep(100); // the retired connections' last answers, had they been misread
+    expect(errors).toEqual([]);
+    expect((await pool.query('SELECT 1 AS n')).rows).toEqual([{ n: 1 }]);
+  });
+
   it('uses an idle connection before it pipelines', async () => {
     const app = uniqueName('pipe_idle');
     const pool = poolFor(app, { pool: { min: 2, max: 2 } });
@@ -252,6 +274,41 @@ describe('pipelined query()', () => {
 
     expect((await pool.query('SELECT 1 AS n')).rows).toEqual([{ n: 1 }]);
     expect(await backendPids(admin, app)).not.toContain(pid);
+  });
+
+  it('never joins a connection the pool already knows is lost, though its queries have not failed yet', async () => {
+    const app = uniqueName('pipe_lost');
+    const proxy = new FaultProxy({ target: { host: server.hostname, port: Number(server.port || 5432) } });
+    await proxy.start();
+    cleanups.push(() => proxy.stop());
+    const url = new URL(pgUrl({ application_name: app }));
+    url.hostname = proxy.host;
+    url.port = String(proxy.port);
+    const pool = createPool({
+      name: app,
+      backend: 'postgres',
+      uri: url.toString(),
+      pipelineDepth: 4,
+      pool: { min: 1, max: 1 },
+    });
+    cleanups.push(() => pool.close({ timeoutMs: 2000 }));
+    await pool.start();
+
+    const running = [1, 2].map(() => pool.query('SELECT pg_sleep(1)').catch((e: unknown) => e));
+    await sleep(100);
+    // The socket error reaches the pool (its 'error' event) a tick before pg fails the queries on it: a query
+    // made right then must not join them.
+    let late: Promise<unknown> | undefined;
+    pool.on('error', () => {
+      late ??= pool.query<{ n: number }>('SELECT 1 AS n').then(
+        (r) => r.rows,
+        (e: unknown) => e,
+      );
+    });
+    proxy.resetAll();
+    for (const error of await Promise.all(running)) expect(error).toBeInstanceOf(PoolConnectionError);
+    await waitUntil(() => late !== undefined, "the pool's 'error' event");
+    expect(await late).toEqual([{ n: 1 }]);
   });
 
   it('a timed-out query destroys its connection; the queries behind it fail at once, typed, and the pool recovers', async () => {
