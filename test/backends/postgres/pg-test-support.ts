@@ -6,6 +6,7 @@
  * unique application_name and counts those in pg_stat_activity, and each file uses its own table.
  */
 import pg from 'pg';
+import { FaultProxy } from '../../../lib/testing/fault-proxy.js';
 
 export const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -54,6 +55,24 @@ export async function backendPids(admin: pg.Client, applicationName: string): Pr
     [applicationName],
   );
   return result.rows.map((row) => row.pid);
+}
+
+/**
+ * A FaultProxy in front of the real server, and a URI through it tagged with `applicationName`; `onCleanup`
+ * gets the proxy's stop.
+ */
+export async function proxiedUri(
+  applicationName: string,
+  onCleanup: (cleanup: () => Promise<void>) => void,
+): Promise<{ proxy: FaultProxy; uri: string }> {
+  const server = new URL(DATABASE_URL);
+  const proxy = new FaultProxy({ target: { host: server.hostname, port: Number(server.port || 5432) } });
+  await proxy.start();
+  onCleanup(() => proxy.stop());
+  const url = new URL(pgUrl({ application_name: applicationName }));
+  url.hostname = proxy.host;
+  url.port = String(proxy.port);
+  return { proxy, uri: url.toString() };
 }
 
 export { sleep, waitUntil } from '../../support/wait.js';

@@ -16,13 +16,12 @@ import {
 } from '../../../lib/index.js';
 import { hasPipelineMode } from '../../../lib/backends/postgres/postgres-backend.js';
 import { pipelinable, QUERIES_PER_SHARED_LEASE } from '../../../lib/backends/postgres/postgres-pipeline.js';
-import { FaultProxy } from '../../../lib/testing/fault-proxy.js';
 import {
-  DATABASE_URL,
   adminClient,
   backendPids,
   countBackends,
   pgUrl,
+  proxiedUri,
   sleep,
   uniqueName,
   waitUntil,
@@ -30,7 +29,6 @@ import {
 
 let admin: pg.Client;
 const table = `np_pipeline_${process.pid}`;
-const server = new URL(DATABASE_URL);
 
 beforeAll(async () => {
   admin = await adminClient();
@@ -49,12 +47,17 @@ afterEach(async () => {
 
 function poolFor(
   app: string,
-  extra: { pipelineDepth?: number; queryTimeoutMs?: number; pool?: Record<string, unknown> } = {},
+  extra: {
+    pipelineDepth?: number;
+    queryTimeoutMs?: number;
+    uri?: string;
+    pool?: Record<string, unknown>;
+  } = {},
 ): PostgresPool {
   const pool = createPool({
     name: app,
     backend: 'postgres',
-    uri: pgUrl({ application_name: app }),
+    uri: extra.uri ?? pgUrl({ application_name: app }),
     // Present but undefined: the option unset, for the default.
     pipelineDepth: 'pipelineDepth' in extra ? extra.pipelineDepth : 4,
     queryTimeoutMs: extra.queryTimeoutMs,
@@ -278,20 +281,8 @@ describe('pipelined query()', () => {
 
   it('never joins a connection the pool already knows is lost, though its queries have not failed yet', async () => {
     const app = uniqueName('pipe_lost');
-    const proxy = new FaultProxy({ target: { host: server.hostname, port: Number(server.port || 5432) } });
-    await proxy.start();
-    cleanups.push(() => proxy.stop());
-    const url = new URL(pgUrl({ application_name: app }));
-    url.hostname = proxy.host;
-    url.port = String(proxy.port);
-    const pool = createPool({
-      name: app,
-      backend: 'postgres',
-      uri: url.toString(),
-      pipelineDepth: 4,
-      pool: { min: 1, max: 1 },
-    });
-    cleanups.push(() => pool.close({ timeoutMs: 2000 }));
+    const { proxy, uri } = await proxiedUri(app, (cleanup) => cleanups.push(cleanup));
+    const pool = poolFor(app, { uri, pool: { min: 1, max: 1 } });
     await pool.start();
 
     const running = [1, 2].map(() => pool.query('SELECT pg_sleep(1)').catch((e: unknown) => e));

@@ -12,11 +12,10 @@ import {
   PoolTimeoutError,
   type PostgresPool,
 } from '../../../lib/index.js';
-import { FaultProxy } from '../../../lib/testing/fault-proxy.js';
 import {
   adminClient,
   countBackends,
-  DATABASE_URL,
+  proxiedUri,
   pgUrl,
   sleep,
   uniqueName,
@@ -24,7 +23,6 @@ import {
 } from './pg-test-support.js';
 
 let admin: pg.Client;
-const server = new URL(DATABASE_URL);
 
 beforeAll(async () => {
   admin = await adminClient();
@@ -52,17 +50,6 @@ function poolFor(
   });
   cleanups.push(() => pool.close({ timeoutMs: 1000 }));
   return pool;
-}
-
-/** A FaultProxy in front of the real server, and a URI through it. */
-async function proxied(app: string): Promise<{ proxy: FaultProxy; uri: string }> {
-  const proxy = new FaultProxy({ target: { host: server.hostname, port: Number(server.port || 5432) } });
-  await proxy.start();
-  cleanups.push(() => proxy.stop());
-  const url = new URL(pgUrl({ application_name: app }));
-  url.hostname = proxy.host;
-  url.port = String(proxy.port);
-  return { proxy, uri: url.toString() };
 }
 
 async function within<T>(ms: number, work: Promise<T>): Promise<{ value: T; elapsed: number }> {
@@ -127,7 +114,7 @@ describe('queryTimeoutMs', () => {
 
   it('bounds a caller when the network blackholes the connection mid-query', async () => {
     const app = uniqueName('qt_blackhole');
-    const { proxy, uri } = await proxied(app);
+    const { proxy, uri } = await proxiedUri(app, (cleanup) => cleanups.push(cleanup));
     const pool = poolFor(app, { uri, queryTimeoutMs: 300, pool: { max: 1, createTimeoutMs: 500 } });
     await pool.start();
     expect((await pool.query('SELECT 1 AS n')).rows).toEqual([{ n: 1 }]);
@@ -148,7 +135,7 @@ describe('queryTimeoutMs', () => {
 describe('validation of a stuck connection', () => {
   it('is bounded by validationTimeoutMs: the connection is destroyed, the caller times out instead of hanging', async () => {
     const app = uniqueName('val_stuck');
-    const { proxy, uri } = await proxied(app);
+    const { proxy, uri } = await proxiedUri(app, (cleanup) => cleanups.push(cleanup));
     const pool = poolFor(app, {
       uri,
       pool: {
@@ -208,7 +195,7 @@ describe('checkHealth', () => {
 
   it('reports down within its timeout when the server is blackholed, and destroys the stuck connection', async () => {
     const app = uniqueName('health_hole');
-    const { proxy, uri } = await proxied(app);
+    const { proxy, uri } = await proxiedUri(app, (cleanup) => cleanups.push(cleanup));
     const pool = poolFor(app, { uri, pool: { max: 1, validateOnBorrow: false } });
     await pool.start();
     await proxy.blackhole();
@@ -225,7 +212,7 @@ describe('checkHealth', () => {
 
   it('reports down (never throws) when the server refuses connections', async () => {
     const app = uniqueName('health_refused');
-    const { proxy, uri } = await proxied(app);
+    const { proxy, uri } = await proxiedUri(app, (cleanup) => cleanups.push(cleanup));
     await proxy.refuse();
     const pool = poolFor(app, { uri, pool: { startup: 'lazy' } });
     await pool.start();
