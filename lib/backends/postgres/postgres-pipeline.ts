@@ -113,13 +113,6 @@ export class QueryPipeline {
     });
   }
 
-  /** How many leases carry pipelined queries, and how many queries run on them (for tests and metrics). */
-  get load(): { leases: number; queries: number } {
-    let queries = 0;
-    for (const held of this.#leases) queries += held.inFlight;
-    return { leases: this.#leases.length, queries };
-  }
-
   #leastBusy(): PipelinedLease | undefined {
     let best: PipelinedLease | undefined;
     for (const held of this.#leases) {

@@ -146,6 +146,7 @@ export class PostgresPool extends BackendPool<Client> {
    * without its async frames: one promise for acquire, query and release, the query run as pg's callback
    * form, and the connection given back (to the next waiter, at once) before the caller resumes, as
    * pg.Pool does. A connection the error broke is destroyed, and the error typed (see `returnAfterFailure`).
+   * With `pipelineDepth` > 1, a text query may instead share a busy connection (see QueryPipeline).
    */
   query<R extends QueryResultRow = QueryResultRow>(
     text: string | QueryConfig<unknown[]>,
