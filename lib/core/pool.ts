@@ -315,7 +315,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
           }
         }
         remaining--;
-        await this.attemptCreate();
+        await this.attemptCreate(run);
       }
     };
     const workers = Array.from({ length: Math.min(count, this.options.maxConcurrentCreates) }, worker);
@@ -985,8 +985,12 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     }
   }
 
-  /** One connection attempt. Resolves with the new connection (already placed), rejects with the failure. */
-  private attemptCreate(): Promise<PooledConnection<T>> {
+  /**
+   * One connection attempt. Resolves with the new connection (already placed), rejects with the failure. A
+   * fail-fast start passes its `run`: a failure cancels it before the start's other workers are woken, so
+   * none of them makes another attempt for a start that has already failed.
+   */
+  private attemptCreate(run?: { cancelled: boolean }): Promise<PooledConnection<T>> {
     this.pendingCreates++;
     const startedAt = preciseNow();
     return new Promise<PooledConnection<T>>((resolve, reject) => {
@@ -997,6 +1001,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
         clearTimeout(timer);
         this.createAttempts.delete(attempt);
         this.pendingCreates--;
+        if (error !== undefined && run !== undefined) run.cancelled = true;
         if (this.createSlotWaiters.length > 0) this.wakeCreateSlotWaiters();
         if (error !== undefined) {
           this.onCreateFailure(error);
