@@ -514,6 +514,11 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     return coarseReading() - entry.lastUsedAt >= this.validateAfterIdleMs;
   }
 
+  /** Is this idle connection due for validation? The cheap check, then, if it says maybe, the clock. */
+  private validationDue(entry: PooledConnection<T>): boolean {
+    return this.validationMaybeDue(entry) && this.validationConfirmedDue(entry);
+  }
+
   /** Acquires, runs `fn` with the connection, and always gives it back (destroyed if `isBroken` says so). */
   async use<R>(fn: (connection: T) => R | Promise<R>, options?: AcquireOptions): Promise<R> {
     const lease = await this.acquire(options);
@@ -743,7 +748,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     if (!this.lending) return;
     while (this.waiters.size > this.validatingForBorrow && this.idle.length > 0) {
       const entry = this.lifo ? this.idle.pop()! : this.idle.shift()!;
-      if (this.validateOnBorrow && this.validationMaybeDue(entry) && this.validationConfirmedDue(entry)) {
+      if (this.validateOnBorrow && this.validationDue(entry)) {
         this.startBorrowValidation(entry);
       } else {
         this.serve(this.waiters.shift()!, entry);
@@ -832,7 +837,7 @@ export class Pool<T> extends PoolEventEmitter<T> implements LeaseOwner<T>, Async
     const stack = this.leakDetectionMs !== Infinity ? captureStack() : undefined;
     if (this.lending && this.waiters.size === 0 && this.idle.length > 0) {
       const entry = this.lifo ? this.idle.pop()! : this.idle.shift()!;
-      if (!this.validateOnBorrow || !this.validationMaybeDue(entry) || !this.validationConfirmedDue(entry)) {
+      if (!this.validateOnBorrow || !this.validationDue(entry)) {
         this.waitHistogram.recordZero();
         onLease(this.lend(entry, stack));
         return;
