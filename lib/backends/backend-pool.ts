@@ -21,6 +21,7 @@ import {
   type PoolFactory,
   type PoolMetrics,
   type PoolState,
+  type ResolvedPoolOptions,
   PoolConfigError,
   resolvePoolOptions,
 } from '../core/index.js';
@@ -359,6 +360,11 @@ export class BackendPool<TConnection = unknown> implements AsyncDisposable {
   /** Whether `error` (thrown while `connection` was lent) left it unusable. */
   protected isBroken(connection: TConnection, error: unknown): boolean {
     return this.#engine.isBroken(connection, error);
+  }
+
+  /** The engine's options, as it resolved them (defaults and preset applied), for subclasses to read. */
+  protected get engineOptions(): Readonly<ResolvedPoolOptions> {
+    return this.#engine.options;
   }
 
   /** The context the definition's functions get (for subclasses that call into their backend). */

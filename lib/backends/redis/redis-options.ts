@@ -366,10 +366,10 @@ export function splitConnectionBudget<TConnection, TDriver>(
 }
 
 /**
- * What the engine will see of the Redis factory when options are resolved outside the pool (the budget split,
- * RedisPool's own reading): it validates (PING), so keepaliveMs, validateOnBorrow and testOnReturn are allowed.
+ * What the engine will see of the Redis factory, for resolving options before the pool exists (the budget
+ * split): it validates (PING), so keepaliveMs, validateOnBorrow and testOnReturn are allowed.
  */
-export const REDIS_OPTIONS_FACTORY = Object.freeze({
+const REDIS_OPTIONS_FACTORY = Object.freeze({
   create: () => Promise.reject(new Error('unused')),
   destroy: () => Promise.resolve(),
   validate: () => Promise.resolve(true),

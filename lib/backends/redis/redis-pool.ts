@@ -8,17 +8,11 @@
  * `Redis` otherwise (one server, or the master found through Sentinel).
  */
 import type { Cluster, Redis } from 'ioredis';
-import {
-  PoolError,
-  resolvePoolOptions,
-  toError,
-  type CloseOptions,
-  type PoolMetrics,
-} from '../../core/index.js';
+import { PoolError, toError, type CloseOptions, type PoolMetrics } from '../../core/index.js';
 import type { BackendPoolInit } from '../backend-definition.js';
 import { BackendPool, type BackendConnectionInfo } from '../backend-pool.js';
 import { clientStats, pingClient, type RedisContext } from './redis-connection.js';
-import { hasSharedClient, REDIS_OPTIONS_FACTORY } from './redis-options.js';
+import { hasSharedClient } from './redis-options.js';
 import { SharedRedisClient, type SharedClientMetrics } from './redis-shared.js';
 
 export interface RedisPoolMetrics extends PoolMetrics {
@@ -38,12 +32,8 @@ export class RedisPool<TClient extends Redis | Cluster = Redis> extends BackendP
   constructor(init: BackendPoolInit<TClient, unknown>) {
     super(init);
     const { options } = init;
-    // Validated already (BackendPool's constructor): only read here.
-    const resolved = resolvePoolOptions({
-      ...options.pool,
-      name: options.name,
-      factory: REDIS_OPTIONS_FACTORY,
-    });
+    // The shared client retries, breaks and times out its connection attempts as the leases' do.
+    const resolved = this.engineOptions;
     this.#startup = resolved.startup;
     this.#shared = hasSharedClient(options)
       ? new SharedRedisClient(
